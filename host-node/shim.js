@@ -1,0 +1,61 @@
+// Node shim: http "upgrade" events + the `ws` package in, Hub calls out. No protocol logic here.
+// Usage: httpServer.on("upgrade", (request, socket, head) => handlers.upgrade(request, socket, head))
+
+const STATUS_TEXT = { 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+  426: "Upgrade Required", 429: "Too Many Requests", 500: "Internal Server Error" };
+
+/** Node's IncomingMessage as a standard Request (what onUpgrade receives on every host). */
+function toRequest(message) {
+  const host = message.headers.host ?? "localhost";
+  const headers = new Headers();
+  for (const [k, v] of Object.entries(message.headers)) {
+    if (Array.isArray(v)) v.forEach((x) => headers.append(k, x));
+    else if (v !== undefined) headers.set(k, v);
+  }
+  return new Request(new URL(message.url ?? "/", `http://${host}`), { method: message.method, headers });
+}
+
+async function writeResponse(socket, response) {
+  const body = new Uint8Array(await response.arrayBuffer());
+  const lines = [`HTTP/1.1 ${response.status} ${response.statusText || STATUS_TEXT[response.status] || ""}`];
+  response.headers.forEach((v, k) => { if (k !== "content-length" && k !== "connection") lines.push(`${k}: ${v}`); });
+  lines.push(`content-length: ${body.length}`, "connection: close", "", "");
+  if (!socket.destroyed) socket.end(Buffer.concat([Buffer.from(lines.join("\r\n")), body]));
+}
+
+/**
+ * @param {import("../wasm/src/connections.js").Hub} hub
+ * @param {typeof import("ws").WebSocketServer} WebSocketServer
+ */
+export function createNodeHandlers(hub, WebSocketServer, { maxPayload = 16 * 1024 * 1024 } = {}) {
+  const wss = new WebSocketServer({ noServer: true, maxPayload });
+  return {
+    wss,
+    async upgrade(message, socket, head) {
+      socket.on("error", (err) => hub.log("warn", "websocket_socket_error", { error: err.message }));
+      const auth = await hub.authorize(toRequest(message));
+      if (auth.response) return writeResponse(socket, auth.response);
+      if (socket.destroyed) return;
+      const addHeaders = (headers, req) => {
+        if (req !== message) return;
+        for (const [k, v] of Object.entries(auth.headers)) headers.push(`${k}: ${v}`);
+      };
+      wss.on("headers", addHeaders);
+      wss.handleUpgrade(message, socket, head, (ws) => {
+        wss.off("headers", addHeaders);
+        const id = hub.newId();
+        ws.on("message", (data) => hub.message(id, data));
+        ws.on("close", () => hub.close(id));
+        ws.on("error", (err) => hub.error(id, err));
+        hub.open({
+          id,
+          context: auth.context,
+          send: (frame) => (ws.readyState === ws.OPEN ? (ws.send(frame), frame.length || 1) : 0),
+          close: (code, reason) => ws.close(code, reason),
+          bufferedAmount: () => ws.bufferedAmount,
+        });
+      });
+      if (socket.destroyed) wss.off("headers", addHeaders); // handshake rejected by ws itself
+    },
+  };
+}

@@ -1,0 +1,272 @@
+// One behaviour suite, run against every host (Bun, Node ws, workerd). Real sockets on loopback,
+// real `ws` clients, tokens minted by `jose`.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import WebSocket from "ws";
+import { SignJWT } from "jose";
+import { decodeMessage } from "teleportal/protocol";
+
+export const SECRET = "host-suite-secret";
+const hex = (s) => Uint8Array.from(Buffer.from(s, "hex"));
+const toHex = (b) => Buffer.from(b).toString("hex");
+
+// Frames taken from the reference transcripts (tests/vectors/server.json).
+export const frames = {
+  syncStep1: hex("594a530103646f630000000100"), // doc "doc", empty state vector
+  update: hex("594a530103646f63000002021f011b000003e501000108000184080620776f726c6406000000010105000000"),
+  updateId: "91650e2e13870ee0",
+  awareness: hex("594a530103646f630001001001ca01010b7b2275223a22626f62227d"),
+  ping: hex("594a5370696e67"),
+  pong: hex("594a53706f6e67"),
+};
+
+export async function mintToken(claims = {}, { secret = SECRET, expiresIn = 3600 } = {}) {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ room: "room-1", documentAccess: [{ pattern: "*", permissions: ["read", "write"] }], ...claims })
+    .setProtectedHeader({ alg: "HS256" })
+    .setIssuer("teleportal")
+    .setAudience("teleportal")
+    .setIssuedAt(now)
+    .setExpirationTime(now + expiresIn)
+    .sign(new TextEncoder().encode(secret));
+}
+
+/** Opens a client. Resolves with a Client, or rejects with {status, body, headers} on a refused upgrade. */
+export function connect(url, { headers } = {}) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    ws.binaryType = "nodebuffer";
+    let upgradeHeaders = {};
+    ws.on("upgrade", (res) => (upgradeHeaders = res.headers));
+    ws.on("unexpected-response", (_req, res) => {
+      let body = "";
+      res.on("data", (c) => (body += c));
+      res.on("end", () => reject({ status: res.statusCode, body, headers: res.headers }));
+    });
+    ws.on("error", (err) => reject(err));
+    ws.on("open", () => resolve(new Client(ws, upgradeHeaders)));
+  });
+}
+
+export class Client {
+  constructor(ws, headers) {
+    this.ws = ws;
+    this.headers = headers;
+    this.received = [];
+    this.waiters = [];
+    this.closed = new Promise((resolve) => ws.on("close", (code, reason) => resolve({ code, reason: reason.toString() })));
+    ws.on("message", (data) => {
+      this.received.push(new Uint8Array(data));
+      this.waiters = this.waiters.filter((w) => !w());
+    });
+  }
+  send(frame) {
+    this.ws.send(frame);
+  }
+  /** Waits for the first received frame (from `from` on) matching `pred`; returns it. */
+  waitFor(pred, { timeout = 5000, what = "frame" } = {}) {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const f = this.received.find(pred);
+        if (f) {
+          clearTimeout(timer);
+          resolve(f);
+          return true;
+        }
+        return false;
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== check);
+        reject(new Error(`timed out waiting for ${what}; got ${this.received.map(toHex).join(", ")}`));
+      }, timeout);
+      if (!check()) this.waiters.push(check);
+    });
+  }
+  waitDecoded(pred, what) {
+    return this.waitFor((f) => {
+      try {
+        return pred(decodeMessage(f));
+      } catch {
+        return false;
+      }
+    }, { what }).then(decodeMessage);
+  }
+  close() {
+    this.ws.close(1000, "bye");
+    return this.closed;
+  }
+}
+
+const isAckFor = (id) => (m) => m.type === "ack" && m.payload.messageId === id;
+
+async function eventually(fn, { timeout = 5000, what = "condition" } = {}) {
+  const end = Date.now() + timeout;
+  let last;
+  while (Date.now() < end) {
+    last = await fn();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * @param {string} name
+ * @param {() => Promise<{seed: string, builtin: string, stats(kind: "seed"|"builtin", room: string): Promise<any>,
+ *   url(kind, query): string, stop(): Promise<void>}>} start
+ */
+export function defineHostSuite(name, start, extra) {
+  describe(name, () => {
+    let host;
+    before(async () => {
+      host = await start();
+    });
+    after(async () => {
+      await host?.stop();
+    });
+
+    const open = async (kind, query = {}, options) => connect(host.url(kind, { room: "room-1", ...query }), options);
+
+    for (const kind of ["seed", "builtin"]) {
+      test(`${kind}: accepts a valid token in ?token=`, async () => {
+        const c = await open(kind, { token: await mintToken({ userId: `${kind}-q` }) });
+        assert.equal(c.headers["x-powered-by"], "teleportal");
+        c.send(frames.syncStep1);
+        const ack = await c.waitDecoded(isAckFor("9bc4b470bbcb99a6"), "ack of sync-step-1");
+        assert.equal(ack.type, "ack");
+        await c.close();
+      });
+
+      test(`${kind}: accepts Authorization: Bearer`, async () => {
+        const token = await mintToken({ userId: `${kind}-bearer` });
+        const c = await open(kind, {}, { headers: { authorization: `Bearer ${token}` } });
+        c.send(frames.ping);
+        await c.waitFor((f) => toHex(f) === toHex(frames.pong), { what: "pong" });
+        await c.close();
+      });
+
+      test(`${kind}: rejects missing, invalid, wrongly signed and expired tokens with 401`, async () => {
+        const cases = {
+          missing: {},
+          garbage: { token: "abc.def.ghi" },
+          wrongSecret: { token: await mintToken({ userId: "x" }, { secret: "other" }) },
+          expired: { token: await mintToken({ userId: "x" }, { expiresIn: -10 }) },
+        };
+        for (const [label, query] of Object.entries(cases)) {
+          const err = await open(kind, query).then(
+            (c) => (c.close(), null),
+            (e) => e,
+          );
+          assert.ok(err, `${label}: upgrade must be refused`);
+          assert.equal(err.status, 401, `${label}: status`);
+          assert.match(err.body, kind === "seed" ? /token/i : /^Unauthorized/, `${label}: body says why`);
+        }
+      });
+    }
+
+    test("seed: a thrown Response is returned as is", async () => {
+      const err = await open("seed", { mode: "response" }).then(() => null, (e) => e);
+      assert.equal(err.status, 403);
+      assert.equal(err.body, "Forbidden by app");
+      assert.equal(err.headers["x-why"], "test");
+    });
+
+    test("seed: any other upgrade error is a 401", async () => {
+      const err = await open("seed", { mode: "error" }).then(() => null, (e) => e);
+      assert.equal(err.status, 401);
+      assert.equal(err.body, "Unauthorized");
+    });
+
+    test("seed: custom context fields reach onConnect and the server; hook headers are sent", async () => {
+      const room = `ctx-${Date.now()}`;
+      const c = await open("seed", { token: await mintToken({ userId: "ctx-user", room }), room });
+      assert.equal(c.headers["x-extra"], "1");
+      const stats = await eventually(async () => {
+        const s = await host.stats("seed", room);
+        return s.connects.find((x) => x.context.userId === "ctx-user") ? s : null;
+      }, { what: "onConnect" });
+      const conn = stats.connects.find((x) => x.context.userId === "ctx-user");
+      assert.deepEqual(conn.context.custom, { plan: "pro", mode: null });
+      assert.equal(conn.context.room, room);
+      assert.equal(typeof conn.context.token, "string");
+      assert.deepEqual(stats.serverContexts[conn.id], conn.context);
+      await c.close();
+    });
+
+    test("seed: a failing onConnect closes only that connection; onDisconnect runs once", async () => {
+      const room = `fail-${Date.now()}`;
+      const good = await open("seed", { token: await mintToken({ userId: "good", room }), room });
+      const bad = await open("seed", { token: await mintToken({ userId: "bad", room }), room, mode: "connect-fail" });
+      const closed = await bad.closed;
+      assert.equal(closed.code, 1011);
+      good.send(frames.syncStep1);
+      await good.waitDecoded(isAckFor("9bc4b470bbcb99a6"), "good client still served");
+      const stats = await eventually(async () => {
+        const s = await host.stats("seed", room);
+        const id = s.connects.find((x) => x.context.userId === "bad")?.id;
+        return id && s.disconnects[id] === 1 ? s : null;
+      }, { what: "onDisconnect of the failed connection" });
+      const goodId = stats.connects.find((x) => x.context.userId === "good").id;
+      assert.equal(stats.disconnects[goodId], undefined, "the good connection is untouched");
+      await good.close();
+    });
+
+    test("onDisconnect runs exactly once per connection", async () => {
+      const room = `once-${Date.now()}`;
+      const c = await open("seed", { token: await mintToken({ userId: "once", room }), room });
+      c.send(frames.syncStep1);
+      await c.waitDecoded(isAckFor("9bc4b470bbcb99a6"));
+      await c.close();
+      const id = await eventually(async () => {
+        const s = await host.stats("seed", room);
+        const id = s.connects.find((x) => x.context.userId === "once")?.id;
+        return id && s.disconnects[id] ? id : null;
+      }, { what: "onDisconnect" });
+      await new Promise((r) => setTimeout(r, 300));
+      const s = await host.stats("seed", room);
+      assert.equal(s.disconnects[id], 1);
+    });
+
+    test("two clients on the same room and document relay frames; acks carry the frame id", async () => {
+      const room = `relay-${Date.now()}`;
+      const a = await open("seed", { token: await mintToken({ userId: "a", room }), room });
+      const b = await open("seed", { token: await mintToken({ userId: "b", room }), room });
+      for (const c of [a, b]) {
+        c.send(frames.syncStep1);
+        await c.waitDecoded(isAckFor("9bc4b470bbcb99a6"), "ack of join");
+      }
+      a.send(frames.update);
+      const relayed = await b.waitFor((f) => toHex(f) === toHex(frames.update), { what: "relayed update" });
+      assert.equal(toHex(relayed), toHex(frames.update));
+      await a.waitDecoded(isAckFor(frames.updateId), "ack of the update");
+      b.send(frames.awareness);
+      await a.waitFor((f) => toHex(f) === toHex(frames.awareness), { what: "relayed awareness" });
+      await Promise.all([a.close(), b.close()]);
+    });
+
+    test("malformed frames get a clear error and never harm another connection", async () => {
+      const room = `bad-${Date.now()}`;
+      const a = await open("seed", { token: await mintToken({ userId: "a", room }), room });
+      const b = await open("seed", { token: await mintToken({ userId: "b", room }), room });
+      for (const c of [a, b]) {
+        c.send(frames.syncStep1);
+        await c.waitDecoded(isAckFor("9bc4b470bbcb99a6"));
+      }
+      a.send("hello, not teleportal");
+      a.send(hex("594a5302"));
+      a.send(hex("594a530103646f6300000202ff"));
+      const nack = await a.waitDecoded((m) => m.type === "ack" && m.payload.error, "NACK for a malformed frame");
+      assert.match(nack.payload.error, /decode|Teleportal|Invalid/i);
+      // Both connections keep working: b's update still reaches a, a's reaches b.
+      b.send(frames.update);
+      await a.waitFor((f) => toHex(f) === toHex(frames.update), { what: "update relayed to a" });
+      a.send(frames.update);
+      await b.waitFor((f) => toHex(f) === toHex(frames.update), { what: "update relayed to b" });
+      await Promise.all([a.close(), b.close()]);
+    });
+
+    extra?.(() => host);
+  });
+}
+
+export { eventually, toHex, hex };

@@ -1,0 +1,54 @@
+// Bundles the worker fixture like wrangler would (esbuild, condition "workerd", .wasm as a
+// CompiledWasm module) and runs it in real workerd through miniflare.
+import { build } from "esbuild";
+import { Miniflare } from "miniflare";
+import { copyFile, mkdir } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+
+const here = (p) => fileURLToPath(new URL(p, import.meta.url));
+
+export async function bundleWorker(entry, outdir) {
+  await mkdir(outdir, { recursive: true });
+  await build({
+    entryPoints: [entry],
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    conditions: ["workerd", "worker", "browser"],
+    mainFields: ["module", "main"],
+    outfile: `${outdir}/worker.js`,
+    logLevel: "error",
+    plugins: [{
+      name: "wasm-module",
+      setup(b) {
+        b.onResolve({ filter: /\.wasm$/ }, () => ({ path: "./teleportal_core.wasm", external: true }));
+      },
+    }],
+  });
+  await copyFile(here("../../wasm/dist/teleportal_core.wasm"), `${outdir}/teleportal_core.wasm`);
+  return `${outdir}/worker.js`;
+}
+
+export async function startWorkerdHost({ secret = "host-suite-secret" } = {}) {
+  const scriptPath = await bundleWorker(here("./fixtures/worker.js"), here("../../build/hosts-worker"));
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    compatibilityDate: "2026-04-01",
+    durableObjects: { SEED: "SeedRoom", BUILTIN: "BuiltinRoom" },
+    bindings: { TELEPORTAL_SECRET: secret },
+    host: "127.0.0.1",
+    port: 0,
+  });
+  const base = await mf.ready;
+  const hostPort = base.host;
+  const prefix = { seed: "", builtin: "/builtin" };
+  return {
+    mf,
+    url: (kind, query) => `ws://${hostPort}${prefix[kind]}/?${new URLSearchParams(query)}`,
+    stats: async (kind, room) =>
+      (await fetch(`http://${hostPort}${prefix[kind]}/stats?room=${encodeURIComponent(room ?? "room-1")}`)).json(),
+    stop: () => mf.dispose(),
+  };
+}

@@ -1,0 +1,70 @@
+// teleportal/cloudflare: a Durable Object that hosts one room's connections and Server, using the
+// WebSocket Hibernation API, and a router that sends each upgrade to its room's object.
+import { Hub } from "./connections.js";
+import { Server } from "./server.js";
+import { createDurableObjectHandlers } from "../dist/hosts/workers.js";
+
+/**
+ * Picks the Durable Object for a request: one object per room, so load spreads across objects
+ * while every client of a room meets in the same one. Room from `?room=`, else the URL path.
+ */
+export function routeToRoom(request, namespace) {
+  const url = new URL(request.url);
+  const room = url.searchParams.get("room") ?? decodeURIComponent(url.pathname.replace(/^\/+/, ""));
+  return namespace.get(namespace.idFromName(room || "default")).fetch(request);
+}
+
+/**
+ * Extend this (or use it as is) and export it as your Durable Object class. Override
+ * `handlerOptions()` to pass onUpgrade / onConnect / onDisconnect hooks like getWebsocketHandlers.
+ * The token secret comes from the TELEPORTAL_SECRET binding.
+ */
+export class TeleportalDurableObject {
+  constructor(state, env) {
+    this.state = state;
+    this.env = env;
+    this.server = new Server(this.serverOptions());
+    const options = this.handlerOptions();
+    this.hub = new Hub({
+      secret: env?.TELEPORTAL_SECRET,
+      ...options,
+      onConnect: async (ctx) => {
+        await this.server.createClient(ctx.transport, ctx.context, ctx.id);
+        await options.onConnect?.(ctx);
+      },
+      onDisconnect: async (id) => {
+        try {
+          await options.onDisconnect?.(id);
+        } finally {
+          await this.server.disconnectClient(id);
+        }
+      },
+    });
+    this.handlers = createDurableObjectHandlers(this.hub, state);
+  }
+
+  /** @returns {import("../types/websocket-server").WebsocketHandlersOptions | {}} */
+  handlerOptions() {
+    return {};
+  }
+
+  serverOptions() {
+    return {};
+  }
+
+  fetch(request) {
+    return this.handlers.fetch(request);
+  }
+
+  webSocketMessage(ws, message) {
+    return this.handlers.webSocketMessage(ws, message);
+  }
+
+  webSocketClose(ws, code, reason) {
+    return this.handlers.webSocketClose(ws, code, reason);
+  }
+
+  webSocketError(ws, error) {
+    return this.handlers.webSocketError(ws, error);
+  }
+}

@@ -1,0 +1,319 @@
+// Runtime-neutral connection lifecycle shared by every host shim (Bun, Node ws, Workers).
+// A shim turns its runtime's events into calls on a Hub and gives it a "peer" per socket:
+//   { id, context, send(bytes) -> number, close(code, reason), bufferedAmount?() -> number }
+// where send returns bytes sent (> 0), -1 when queued under backpressure, 0 when dropped.
+// Frame validation, authentication and routing decisions are made by the C++ core.
+import { core } from "./core.js";
+
+const encoder = new TextEncoder();
+
+/** Close codes the hub uses (RFC 6455 + the 4000 private range). */
+export const CloseCode = Object.freeze({
+  normal: 1000,
+  internalError: 1011, // onConnect failed
+  tryAgainLater: 1013, // backpressure: a frame was dropped, the client must resync
+  serviceRestart: 1012, // a socket woken from hibernation without restorable state
+});
+
+/** Queued bytes above which a slow consumer is disconnected instead of buffering without bound. */
+const DEFAULT_MAX_BUFFERED = 16 * 1024 * 1024;
+
+function defaultLogger(level, event, fields) {
+  if (level === "error" || level === "warn") {
+    console.error(JSON.stringify({ level, event, ...fields }));
+  }
+}
+
+function errorText(err) {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function toBytes(data) {
+  if (typeof data === "string") return encoder.encode(data);
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (Array.isArray(data)) return toBytes(concat(data.map(toBytes))); // ws fragments
+  throw new TypeError("unsupported WebSocket message type");
+}
+
+function concat(parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+function secretOf(options) {
+  const tm = options.tokenManager;
+  const env = globalThis.process?.env ?? {};
+  return {
+    secret: tm?.secret ?? options.secret ?? env.TELEPORTAL_SECRET ?? null,
+    issuer: tm?.issuer ?? options.issuer ?? "teleportal",
+    audience: tm?.audience ?? options.audience ?? "teleportal",
+  };
+}
+
+/**
+ * The transport handed to onConnect: the core's view of one socket.
+ * Frames in arrive through onMessage listeners; frames out go through send().
+ */
+export class Transport {
+  #hub;
+  #peer;
+  #messageListeners = new Set();
+  #closeListeners = new Set();
+  #closed = false;
+
+  constructor(hub, peer) {
+    this.#hub = hub;
+    this.#peer = peer;
+  }
+
+  get id() {
+    return this.#peer.id;
+  }
+
+  get context() {
+    return this.#peer.context;
+  }
+
+  get closed() {
+    return this.#closed;
+  }
+
+  /** Sends one encoded frame. Returns false when the connection is gone or was closed for backpressure. */
+  send(frame) {
+    if (this.#closed) return false;
+    return this.#hub._send(this.#peer, frame);
+  }
+
+  close(code = CloseCode.normal, reason = "") {
+    this.#hub._closePeer(this.#peer, code, reason);
+  }
+
+  /** Registers a listener for incoming frames (Uint8Array); returns an unsubscribe function. */
+  onMessage(listener) {
+    this.#messageListeners.add(listener);
+    return () => this.#messageListeners.delete(listener);
+  }
+
+  /** Registers a listener called once when the connection ends. */
+  onClose(listener) {
+    if (this.#closed) queueMicrotask(() => listener());
+    else this.#closeListeners.add(listener);
+    return () => this.#closeListeners.delete(listener);
+  }
+
+  _hasListeners() {
+    return this.#messageListeners.size > 0;
+  }
+
+  _deliver(frame) {
+    for (const l of this.#messageListeners) l(frame);
+  }
+
+  _ended(log) {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const l of this.#closeListeners) {
+      try {
+        l();
+      } catch (err) {
+        log("error", "transport_close_listener_failed", { client_id: this.id, error: errorText(err) });
+      }
+    }
+    this.#closeListeners.clear();
+    this.#messageListeners.clear();
+  }
+}
+
+export class Hub {
+  constructor(options = {}) {
+    if (typeof options.onConnect !== "function") throw new TypeError("onConnect must be a function");
+    this.options = options;
+    this.log = options.logger ?? defaultLogger;
+    this.maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED;
+    /** @type {Map<string, {peer: any, transport: Transport, connected: boolean, ended: boolean}>} */
+    this.connections = new Map();
+  }
+
+  newId() {
+    return crypto.randomUUID();
+  }
+
+  /**
+   * Decides an upgrade. Returns { context, headers } to accept or { response } to reject.
+   * A thrown Response from onUpgrade is returned as is; any other error becomes a 401.
+   */
+  async authorize(request) {
+    try {
+      let context;
+      let headers;
+      if (this.options.onUpgrade) {
+        const result = (await this.options.onUpgrade(request)) ?? {};
+        context = result.context ?? {};
+        headers = result.headers;
+      } else {
+        context = this.#verifyUpgradeToken(request);
+        if (context instanceof Response) return { response: context };
+      }
+      this.log("info", "websocket_upgrade", { status_code: 101, outcome: "success" });
+      return { context, headers: { "x-powered-by": "teleportal", ...normalizeHeaders(headers) } };
+    } catch (err) {
+      if (err instanceof Response) {
+        this.log("info", "websocket_upgrade", { status_code: err.status, outcome: "rejected" });
+        return { response: err };
+      }
+      this.log("warn", "websocket_upgrade", { status_code: 401, outcome: "error", error: errorText(err) });
+      return {
+        response: new Response("Unauthorized", {
+          status: 401,
+          headers: { "WWW-Authenticate": 'Bearer realm="teleportal"' },
+        }),
+      };
+    }
+  }
+
+  // Built-in check: the core extracts the token (?token= or Authorization: Bearer) and verifies it.
+  #verifyUpgradeToken(request) {
+    const { secret, issuer, audience } = secretOf(this.options);
+    const verdict = core.authenticateUpgrade(
+      request.url,
+      request.headers.get("authorization") ?? "",
+      typeof secret === "string" ? encoder.encode(secret) : (secret ?? new Uint8Array(0)),
+      secret != null,
+      issuer,
+      audience,
+      Date.now() / 1000,
+    );
+    if (!verdict.ok) {
+      this.log("info", "websocket_upgrade", { status_code: verdict.status, outcome: "rejected", error: verdict.error });
+      return new Response(verdict.body, {
+        status: verdict.status,
+        headers: { "content-type": "text/plain;charset=UTF-8", "WWW-Authenticate": 'Bearer realm="teleportal"' },
+      });
+    }
+    return JSON.parse(verdict.context);
+  }
+
+  /** A socket is open. Calls onConnect; if it throws, only this connection is closed. */
+  async open(peer, { restored = false } = {}) {
+    const transport = new Transport(this, peer);
+    const entry = { peer, transport, connected: false, ended: false };
+    this.connections.set(peer.id, entry);
+    try {
+      await this.options.onConnect({ transport, context: peer.context, id: peer.id, restored });
+      entry.connected = true;
+      if (entry.ended) await this.#disconnect(entry); // closed while onConnect was running
+    } catch (err) {
+      this.log("error", "websocket_connect_failed", { client_id: peer.id, error: errorText(err) });
+      entry.connected = true; // onConnect was reached: onDisconnect still runs exactly once
+      this._closePeer(peer, CloseCode.internalError, "onConnect failed");
+      await this.close(peer.id);
+    }
+  }
+
+  /** One incoming WebSocket message. Never throws: nothing a client sends may take the process down. */
+  message(id, data) {
+    const entry = this.connections.get(id);
+    if (!entry || entry.ended) return;
+    let frame;
+    try {
+      frame = toBytes(data);
+    } catch (err) {
+      this.log("warn", "websocket_bad_message", { client_id: id, error: errorText(err) });
+      return;
+    }
+    const { transport } = entry;
+    if (transport._hasListeners()) {
+      try {
+        transport._deliver(frame);
+      } catch (err) {
+        this.log("error", "websocket_message_failed", { client_id: id, error: errorText(err) });
+      }
+    } else {
+      // Nobody consumes this transport (onConnect did not attach a server): the core still
+      // validates the frame, answers pings and reports malformed frames.
+      const verdict = core.inspectFrame(frame);
+      if (verdict.reply) this._send(entry.peer, verdict.reply);
+      if (verdict.error) this.log("warn", "websocket_invalid_frame", { client_id: id, error: verdict.error });
+    }
+    if (this.options.onMessage) {
+      Promise.resolve()
+        .then(() => this.options.onMessage({ id, context: entry.peer.context, message: frame }))
+        .catch((err) => this.log("error", "websocket_on_message_failed", { client_id: id, error: errorText(err) }));
+    }
+  }
+
+  /** The socket ended (client close, error, server close, shutdown). Idempotent. */
+  async close(id) {
+    const entry = this.connections.get(id);
+    if (!entry || entry.ended) return;
+    entry.ended = true;
+    if (entry.connected) await this.#disconnect(entry);
+  }
+
+  async #disconnect(entry) {
+    this.connections.delete(entry.peer.id);
+    try {
+      await this.options.onDisconnect?.(entry.peer.id);
+    } catch (err) {
+      this.log("error", "websocket_disconnect_failed", { client_id: entry.peer.id, error: errorText(err) });
+    }
+    entry.transport._ended(this.log);
+  }
+
+  error(id, err) {
+    this.log("warn", "websocket_error", { client_id: id, error: errorText(err) });
+    const entry = this.connections.get(id);
+    if (entry) this._closePeer(entry.peer, CloseCode.internalError, "socket error");
+    return this.close(id);
+  }
+
+  /** Closes every connection (server shutdown); onDisconnect runs for each. */
+  async shutdown(code = 1001, reason = "server shutting down") {
+    const entries = [...this.connections.values()];
+    for (const e of entries) this._closePeer(e.peer, code, reason);
+    await Promise.all(entries.map((e) => this.close(e.peer.id)));
+  }
+
+  _send(peer, frame) {
+    let sent;
+    try {
+      sent = peer.send(frame);
+    } catch (err) {
+      this.log("warn", "websocket_send_failed", { client_id: peer.id, error: errorText(err) });
+      this.close(peer.id);
+      return false;
+    }
+    // 0 = dropped by the runtime: the client missed a frame and would silently diverge, so it is
+    // disconnected to reconnect and resync. -1 = queued: tolerated up to maxBufferedBytes.
+    const buffered = peer.bufferedAmount?.() ?? 0;
+    if (sent === 0 || buffered > this.maxBuffered) {
+      this.log("warn", "websocket_send_backpressure", { client_id: peer.id, buffered, dropped: sent === 0 });
+      this._closePeer(peer, CloseCode.tryAgainLater, "backpressure");
+      this.close(peer.id);
+      return false;
+    }
+    return true;
+  }
+
+  _closePeer(peer, code, reason) {
+    try {
+      peer.close(code, reason);
+    } catch {
+      // already closed
+    }
+  }
+}
+
+function normalizeHeaders(headers) {
+  if (!headers) return {};
+  if (typeof headers.entries === "function" && !Array.isArray(headers)) return Object.fromEntries(headers.entries());
+  if (Array.isArray(headers)) return Object.fromEntries(headers);
+  return { ...headers };
+}
