@@ -1,0 +1,24 @@
+// Private helpers: turn signed bytes into JSON the way JavaScript does (TextDecoder, then
+// JSON.parse), so the C++ view of a token agrees with the reference on what is valid.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "tp/common/bytes.hpp"
+
+namespace tp::token {
+
+// TextDecoder("utf-8") semantics: invalid sequences become U+FFFD (maximal subparts, as the
+// Encoding Standard specifies) and one leading BOM is removed. The result is valid UTF-8.
+std::string decode_utf8_like_js(ByteView bytes);
+
+// JSON.parse semantics on valid UTF-8 text: duplicate keys keep the last value; escaped lone
+// surrogates are accepted (the C++ value holds U+FFFD there); numbers overflowing a double are
+// accepted (held as +-DBL_MAX, which compares like +-Infinity against any timestamp); a BOM is
+// NOT skipped (JSON.parse rejects U+FEFF). nullopt when JSON.parse would throw.
+std::optional<nlohmann::json> parse_json_like_js(std::string_view text);
+
+}  // namespace tp::token
