@@ -51,6 +51,17 @@ std::uint8_t Decoder::read_u8() {
   return data_[pos_++];
 }
 
+// lib0 semantics: the running value is range-checked only while the continuation bit is set, so
+// the final byte may lift it above 2^53-1 (an 8-byte value up to 2^56-1 reads fine), and
+// non-minimal forms (8000 = 0) are accepted. Beyond lib0: a value that does not fit 64 bits (only
+// reachable through long non-minimal forms) is "integer_out_of_range" instead of an imprecise double.
+static bool add_septet(std::uint64_t& value, std::uint64_t part, unsigned shift) {
+  if (part == 0) return true;
+  if (shift >= 64 || (shift > 0 && (part >> (64 - shift)) != 0)) return false;
+  value |= part << shift;
+  return true;
+}
+
 std::uint64_t Decoder::read_var_uint() {
   std::uint64_t value = 0;
   unsigned shift = 0;
@@ -60,17 +71,16 @@ std::uint64_t Decoder::read_var_uint() {
       return 0;
     }
     std::uint8_t b = data_[pos_++];
-    if (shift >= 56) {  // an 9th byte can only overflow 2^53-1
-      fail("integer_out_of_range", "Integer out of Range");
-      return 0;
-    }
-    value |= static_cast<std::uint64_t>(b & 0x7f) << shift;
-    shift += 7;
-    if (value > kMaxSafeInteger) {
+    if (!add_septet(value, b & 0x7f, shift)) {
       fail("integer_out_of_range", "Integer out of Range");
       return 0;
     }
     if (b < 0x80) return value;
+    if (value > kMaxSafeInteger) {
+      fail("integer_out_of_range", "Integer out of Range");
+      return 0;
+    }
+    if (shift < 64) shift += 7;
   }
   return 0;
 }
@@ -89,17 +99,17 @@ std::int64_t Decoder::read_var_int(bool* negative_zero) {
       return 0;
     }
     std::uint8_t b = data_[pos_++];
-    if (shift >= 55) {
-      fail("integer_out_of_range", "Integer out of Range");
-      return 0;
-    }
-    magnitude |= static_cast<std::uint64_t>(b & 0x7f) << shift;
-    shift += 7;
-    if (magnitude > kMaxSafeInteger) {
+    // The result must fit int64 (|v| < 2^63), one bit less than varUint.
+    if (!add_septet(magnitude, b & 0x7f, shift) || magnitude > (std::uint64_t{1} << 63) - 1) {
       fail("integer_out_of_range", "Integer out of Range");
       return 0;
     }
     more = (b & 0x80) != 0;
+    if (more && magnitude > kMaxSafeInteger) {
+      fail("integer_out_of_range", "Integer out of Range");
+      return 0;
+    }
+    if (shift < 64) shift += 7;
   }
   if (negative && magnitude == 0 && negative_zero) *negative_zero = true;
   return negative ? -static_cast<std::int64_t>(magnitude) : static_cast<std::int64_t>(magnitude);
