@@ -1,0 +1,91 @@
+// embind glue for teleportal/token: conversion and naming only. Every result crosses as ONE
+// string (no per-field crossings): "1" + payload JSON text / token on success, or
+// "0" + code + "\n" + message on failure. The JS wrapper parses it (JSON.parse for payloads).
+#include <emscripten/bind.h>
+
+#include <string>
+
+#include "tp/token/access.hpp"
+#include "tp/token/token.hpp"
+#include "js_bytes.hpp"
+
+namespace {
+
+using nlohmann::json;
+
+std::string failure(std::string_view code, std::string_view message) {
+  std::string out = "0";
+  out += code;
+  out += '\n';
+  out += message;
+  return out;
+}
+
+std::string encode(const tp::token::VerifyResult& r) {
+  if (r.valid) return "1" + r.payload_text;
+  return failure(tp::token::error_code_name(r.code), r.error);
+}
+
+tp::Bytes bytes_of(const std::string& s) { return tp::Bytes(s.begin(), s.end()); }
+
+class TokenVerifier {
+ public:
+  TokenVerifier(const std::string& secret, const std::string& issuer, const std::string& audience)
+      : v_(tp::token::VerifyOptions{bytes_of(secret), issuer, audience}) {}
+  std::string verify(const std::string& token, double now_seconds) const {
+    return encode(v_.verify(token, now_seconds));
+  }
+
+ private:
+  tp::token::Verifier v_;
+};
+
+std::string token_not_a_string() { return encode(tp::token::not_a_string_result()); }
+
+std::string token_mint(const std::string& secret, const std::string& user_id,
+                       const std::string& room, const std::string& access_json, double expires_in,
+                       const std::string& issuer, const std::string& audience, double now_seconds) {
+  tp::token::MintOptions o{bytes_of(secret), expires_in, issuer, audience};
+  auto r = tp::token::mint_text(user_id, room, access_json, o, now_seconds);
+  if (!r.ok()) return failure(r.error().code, r.error().message);
+  return "1" + r.value();
+}
+
+// documentAccess arrives as JSON.stringify text ("null" when absent). Text that does not parse
+// (it cannot from JSON.stringify, barring lone surrogates) denies.
+bool token_has_permission(const std::string& access_json, const std::string& document,
+                          const std::string& permission, bool allow_missing) {
+  json access = json::parse(access_json, nullptr, false);
+  if (access.is_discarded()) return false;
+  tp::token::PermissionOptions o;
+  o.allow_missing_document_access = allow_missing;
+  return tp::token::access_has_permission(access, document, permission, o);
+}
+
+std::string token_get_permissions(const std::string& access_json, const std::string& document) {
+  json access = json::parse(access_json, nullptr, false);
+  if (access.is_discarded()) return "[]";
+  return json(tp::token::access_permissions(access, document))
+      .dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// kind: 0 = no exp, 1 = exp is a number (in `exp`), 2 = exp present but not a number.
+bool token_is_expired(int kind, double exp, double now_seconds) {
+  json payload = json::object();
+  if (kind == 1) payload["exp"] = exp;  // +-Infinity compare as in JS; NaN never expires
+  if (kind == 2) payload["exp"] = "not a number";
+  return tp::token::is_token_expired(payload, now_seconds);
+}
+
+}  // namespace
+
+EMSCRIPTEN_BINDINGS(tp_token) {
+  emscripten::class_<TokenVerifier>("TokenVerifier")
+      .constructor<const std::string&, const std::string&, const std::string&>()
+      .function("verify", &TokenVerifier::verify);
+  emscripten::function("tokenNotAString", &token_not_a_string);
+  emscripten::function("tokenMint", &token_mint);
+  emscripten::function("tokenHasPermission", &token_has_permission);
+  emscripten::function("tokenGetPermissions", &token_get_permissions);
+  emscripten::function("tokenIsExpired", &token_is_expired);
+}
