@@ -1,0 +1,182 @@
+// Private building blocks of the Y.js update algebra: a sticky status shared by every reader of
+// one operation, an inline byte reader/writer (the hot path of merge/diff), strings as views with
+// their UTF-16 length, and the JSON / lib0-any helpers. Not part of the public interface.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <string>
+
+#include "tp/common/bytes.hpp"
+#include "tp/common/result.hpp"
+
+namespace tp::yjs::detail {
+
+constexpr std::uint64_t kMaxSafe = (std::uint64_t{1} << 53) - 1;
+constexpr int kMaxDepth = 256;  // nesting of any/JSON values
+
+enum class Code : std::uint8_t {
+  ok,
+  truncated,
+  integer_out_of_range,
+  invalid_utf8,
+  length_out_of_range,
+  unknown_content_ref,
+  unknown_type_ref,
+  unknown_any_tag,
+  invalid_json,
+  invalid_parent_info,
+  trailing_bytes,
+  column_exhausted,
+  column_trailing_data,
+  zero_length_struct,
+  clock_overflow,
+  invalid_delete_set,
+  too_many_structs,
+  nesting_too_deep,
+  unsupported_feature_flag,
+  duplicate_client,
+  invalid_state_vector,
+  unencodable_value,
+};
+
+const char* code_name(Code c);
+
+// First failure wins; later reads return zeros and every loop checks ok().
+struct Status {
+  Code code = Code::ok;
+  std::string detail;
+  bool ok() const { return code == Code::ok; }
+  void fail(Code c, std::string d = {}) {
+    if (code == Code::ok) {
+      code = c;
+      detail = std::move(d);
+    }
+  }
+  Error to_error(const char* where) const;
+};
+
+// ---- reading ---------------------------------------------------------------------------------
+struct Reader {
+  const std::uint8_t* p = nullptr;
+  const std::uint8_t* e = nullptr;
+  Status* st = nullptr;
+
+  Reader() = default;
+  Reader(ByteView b, Status* s) : p(b.data), e(b.data + b.size), st(s) {}
+
+  std::size_t left() const { return static_cast<std::size_t>(e - p); }
+  bool empty() const { return p >= e; }
+  void stop(Code c, std::string d = {}) {
+    st->fail(c, std::move(d));
+    p = e;
+  }
+  std::uint8_t u8() {
+    if (p >= e) {
+      stop(Code::truncated);
+      return 0;
+    }
+    return *p++;
+  }
+  std::uint64_t vu() {
+    if (p < e && *p < 0x80) return *p++;
+    return vu_slow();
+  }
+  std::uint64_t vu_slow();
+  // lib0 varInt: sign-magnitude; returns the magnitude, `neg` tells the sign (also for -0).
+  std::uint64_t vi(bool& neg);
+  ByteView raw(std::uint64_t n) {
+    if (n > left()) {
+      stop(Code::length_out_of_range, "declared length " + std::to_string(n) + " exceeds the " +
+                                          std::to_string(left()) + " bytes left");
+      return {};
+    }
+    ByteView b(p, static_cast<std::size_t>(n));
+    p += n;
+    return b;
+  }
+  ByteView vbytes() { return raw(vu()); }
+};
+
+// ---- writing ---------------------------------------------------------------------------------
+struct Out {
+  Bytes b;
+  void u8(std::uint8_t v) { b.push_back(v); }
+  void vu(std::uint64_t v) {
+    while (v > 0x7f) {
+      b.push_back(static_cast<std::uint8_t>(0x80 | (v & 0x7f)));
+      v >>= 7;
+    }
+    b.push_back(static_cast<std::uint8_t>(v));
+  }
+  void vi(std::uint64_t mag, bool neg) {
+    b.push_back(static_cast<std::uint8_t>((mag > 0x3f ? 0x80 : 0) | (neg ? 0x40 : 0) | (mag & 0x3f)));
+    mag >>= 6;
+    while (mag > 0) {
+      b.push_back(static_cast<std::uint8_t>((mag > 0x7f ? 0x80 : 0) | (mag & 0x7f)));
+      mag >>= 7;
+    }
+  }
+  void vi_signed(std::int64_t v) {
+    vi(v < 0 ? 0 - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v), v < 0);
+  }
+  void raw(const std::uint8_t* p, std::size_t n) { b.insert(b.end(), p, p + n); }
+  void raw(ByteView v) { raw(v.data, v.size); }
+  std::size_t size() const { return b.size(); }
+};
+
+// ---- strings ---------------------------------------------------------------------------------
+// UTF-8 bytes plus the UTF-16 length yjs counts in. A string cut inside a surrogate pair (yjs
+// slices JS strings) carries the half as a 3-byte WTF-8 sequence (ED A0..BF xx); `wtf` marks
+// those, and encoders turn halves into U+FFFD (or rejoin a pair) the way TextEncoder would.
+struct Str {
+  const std::uint8_t* p = nullptr;
+  std::size_t n = 0;    // bytes
+  std::size_t u16 = 0;  // UTF-16 code units
+  bool wtf = false;
+  ByteView view() const { return {p, n}; }
+};
+
+// Owned bytes that Str views point into; element addresses are stable.
+struct Arena {
+  std::deque<Bytes> bufs;
+  Str keep(Bytes&& b, std::size_t u16, bool wtf) {
+    bufs.push_back(std::move(b));
+    const Bytes& k = bufs.back();
+    return Str{k.data(), k.size(), u16, wtf};
+  }
+};
+
+// Strict UTF-8 check (no surrogates, no overlongs) that also counts UTF-16 units.
+bool utf8_scan(const std::uint8_t* p, std::size_t n, std::size_t* u16, bool* ascii = nullptr);
+
+// A cursor over WTF-8 text in UTF-16 units (may stop between the halves of a pair).
+struct U16Cursor {
+  std::size_t byte = 0;
+  bool mid = false;  // between the high and low half of the 4-byte sequence at `byte`
+};
+// Advances `n` units; false when the text ends first.
+bool u16_advance(const std::uint8_t* p, std::size_t size, U16Cursor& c, std::size_t n);
+// The text between two cursors as a Str (zero-copy unless a cursor sits mid-pair).
+Str u16_substr(const std::uint8_t* p, const U16Cursor& a, const U16Cursor& b, std::size_t u16,
+               Arena& arena);
+// JS `str.slice(k)` and ContentString.splice(k)'s right half.
+Str str_slice_from(const Str& s, std::size_t k, Arena& arena);
+Str str_splice_right(const Str& s, std::size_t k, Arena& arena);
+// Appends WTF-8 text as the UTF-8 TextEncoder would produce (halves -> U+FFFD, pairs rejoined).
+void append_utf8(Out& out, const std::uint8_t* p, std::size_t n);
+
+// ---- lib0 any / JSON -------------------------------------------------------------------------
+// Validates one lib0 `any` value and moves past it.
+void skip_any(Reader& r, int depth = 0);
+// JSON text as yjs holds it (ContentJSON entries, V1 embeds/format values).
+bool json_valid(const Str& s);
+// JSON.stringify(JSON.parse(s)).
+void json_canonical(const Str& s, Out& out, Status& st);
+// writeAny(JSON.parse(s)).
+void json_to_any(const Str& s, Out& out, Status& st);
+// JSON.stringify(readAny(r)) (text appended to out, no length prefix).
+void any_to_json(Reader& r, Out& out, Status& st);
+
+}  // namespace tp::yjs::detail
