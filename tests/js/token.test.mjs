@@ -1,0 +1,372 @@
+// teleportal/token through the wasm core: every token vector, jose interop both ways, the
+// documented deviations, and the same vectors under Bun (this file re-run by Bun in a child
+// process with TP_TOKEN_BUN=1, printing a JSON summary).
+import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import {
+  createTokenManager,
+  TokenManager,
+  DocumentAccessBuilder,
+  isTokenExpired,
+  extractContextFromToken,
+  hasDocumentPermission,
+  getDocumentPermissions,
+} from "teleportal/token";
+
+const V = JSON.parse(readFileSync(new URL("../vectors/tokens.json", import.meta.url), "utf8"));
+const DIFF = JSON.parse(
+  readFileSync(new URL("../vectors/tokens.node-runtime-diff.json", import.meta.url), "utf8"),
+);
+
+const hexBytes = (h) => new Uint8Array(h.match(/../g).map((x) => parseInt(x, 16)));
+const secretOf = (s) => (typeof s === "string" ? s : hexBytes(s.$hex));
+
+async function atTime(ms, fn) {
+  const real = Date.now;
+  Date.now = () => ms;
+  try {
+    return await fn();
+  } finally {
+    Date.now = real;
+  }
+}
+
+function deepEqual(a, b) {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+// ---- vector runners (shared by Node tests and the Bun child) --------------------------------
+
+async function mintedFailures() {
+  const out = [];
+  for (const m of V.minted) {
+    const p = JSON.parse(m.payloadJson);
+    const tm = createTokenManager({ ...m.managerOptions, secret: secretOf(m.managerOptions.secret) });
+    const token = await atTime(m.nowMs, () =>
+      tm.generateToken(p.userId, p.room, p.documentAccess, {
+        expiresIn: p.exp - p.iat,
+        issuer: p.iss,
+        audience: p.aud,
+      }),
+    );
+    if (token !== m.token) out.push(m.name);
+  }
+  return out;
+}
+
+async function verifyFailures() {
+  const out = [];
+  for (const c of V.verify) {
+    const tm = createTokenManager({
+      secret: secretOf(c.secret),
+      issuer: c.options.issuer,
+      audience: c.options.audience,
+    });
+    const r = await atTime(c.nowSeconds * 1000, () => tm.verifyToken(c.token));
+    const ok =
+      r.valid === c.expect.valid &&
+      (c.expect.valid
+        ? deepEqual(r.payload, c.expect.payload) && r.error === undefined
+        : r.error === c.expect.error && typeof r.code === "string" && r.payload === undefined);
+    if (!ok) out.push({ name: c.name, got: r, expect: c.expect });
+  }
+  return out;
+}
+
+// Our documented behaviour: the reference's, except that a missing documentAccess denies.
+function permissionFailures() {
+  const out = [];
+  for (const c of V.permissions) {
+    const payload = { userId: "u", room: "r" };
+    if (c.documentAccess !== null) payload.documentAccess = c.documentAccess;
+    const tm = createTokenManager({ secret: "s" });
+    const compat = createTokenManager({ secret: "s", allowMissingDocumentAccess: true });
+    const ours = c.documentAccess === null ? false : c.expect.hasDocumentPermission;
+    const ok =
+      tm.hasDocumentPermission(payload, c.documentName, c.permission) === ours &&
+      hasDocumentPermission(payload, c.documentName, c.permission) === ours &&
+      compat.hasDocumentPermission(payload, c.documentName, c.permission) ===
+        c.expect.hasDocumentPermission &&
+      deepEqual(tm.getDocumentPermissions(payload, c.documentName), c.expect.getDocumentPermissions);
+    if (!ok) out.push(c);
+  }
+  return out;
+}
+
+function builderFailures() {
+  const out = [];
+  for (const c of V.documentAccessBuilder) {
+    const call = c.call.replace(/^chain:\s*/, "");
+    // eslint-disable-next-line no-new-func
+    const built = new Function("b", `return b.${call};`)(new DocumentAccessBuilder()).build();
+    if (!deepEqual(built, c.build)) out.push(c.call);
+  }
+  return out;
+}
+
+// isTokenExpired agrees with verifyToken: exp <= floor(now) is expired (reference: `>`, and
+// exp 0 = no expiry). Returns [failures, deviations].
+async function expiryResults() {
+  const failures = [];
+  let deviations = 0;
+  for (const c of V.isTokenExpired) {
+    const nowMs = c.nowSeconds * 1000 + (c.nowExtraMs ?? 0);
+    let expected = c.expect;
+    const exp = c.payload.exp;
+    if (typeof exp === "number" && (exp === Math.floor(nowMs / 1000) || exp === 0)) {
+      if (!expected) deviations++;
+      expected = true;
+    }
+    const got = await atTime(nowMs, () => isTokenExpired(c.payload));
+    if (got !== expected) failures.push(c);
+  }
+  return [failures, deviations];
+}
+
+async function summary() {
+  const [expiry, deviations] = await expiryResults();
+  return {
+    minted: { total: V.minted.length, failures: await mintedFailures() },
+    verify: { total: V.verify.length, failures: await verifyFailures() },
+    permissions: { total: V.permissions.length, failures: permissionFailures() },
+    builder: { total: V.documentAccessBuilder.length, failures: builderFailures() },
+    expiry: { total: V.isTokenExpired.length, failures: expiry, deviations },
+  };
+}
+
+if (process.env.TP_TOKEN_BUN === "1") {
+  const s = await summary();
+  console.log(JSON.stringify({ runtime: typeof Bun === "object" ? `bun ${Bun.version}` : "?", ...s }));
+} else {
+  const { test } = await import("node:test");
+  const assert = (await import("node:assert/strict")).default;
+  const jose = await import("jose");
+
+  test("minted vectors are byte-identical (generateToken at the vector clock)", async () => {
+    assert.ok(V.minted.length >= 8);
+    assert.deepEqual(await mintedFailures(), []);
+  });
+
+  test("createAdminToken and createToken produce the same bytes as the reference", async () => {
+    const admin = V.minted.find((m) => JSON.parse(m.payloadJson).documentAccess[0]?.permissions[0] === "admin");
+    const p = JSON.parse(admin.payloadJson);
+    const tm = createTokenManager({ secret: secretOf(admin.managerOptions.secret) });
+    assert.equal(await atTime(admin.nowMs, () => tm.createAdminToken(p.userId, p.room)), admin.token);
+    for (const m of V.minted) {
+      const q = JSON.parse(m.payloadJson);
+      const t = createTokenManager({ ...m.managerOptions, secret: secretOf(m.managerOptions.secret) });
+      const opts = { expiresIn: q.exp - q.iat, issuer: q.iss, audience: q.aud };
+      assert.equal(await atTime(m.nowMs, () => t.createToken(q.userId, q.room, q.documentAccess, opts)), m.token, m.name);
+      assert.equal(
+        await atTime(m.nowMs, () => t.createToken({ userId: q.userId, room: q.room, documentAccess: q.documentAccess }, opts)),
+        m.token,
+      );
+    }
+  });
+
+  test("manager defaults and per-call overrides", async () => {
+    const tm = createTokenManager({ secret: "k", expiresIn: 10, issuer: "i", audience: "a" });
+    const t = await atTime(1700000000999, () => tm.generateToken("u", "r"));
+    const r = await atTime(1700000005000, () => tm.verifyToken(t));
+    assert.equal(r.valid, true);
+    assert.deepEqual(r.payload, { userId: "u", room: "r", documentAccess: [], exp: 1700000010, iat: 1700000000, iss: "i", aud: "a" });
+    const t2 = await atTime(1700000000000, () => tm.generateToken("u", "r", [], { expiresIn: 60, issuer: "x", audience: "y" }));
+    const r2 = await atTime(1700000000000, () => tm.verifyToken(t2));
+    assert.equal(r2.error, 'unexpected "iss" claim value');
+    assert.equal(r2.code, "iss_invalid");
+    const other = createTokenManager({ secret: "k", issuer: "x", audience: "y" });
+    const r3 = await atTime(1700000059000, () => other.verifyToken(t2));
+    assert.equal(r3.payload.exp, 1700000060);
+    await assert.rejects(createTokenManager({ secret: "" }).generateToken("u", "r"), {
+      message: "Zero-length key is not supported",
+      code: "key_empty",
+    });
+    await assert.rejects(tm.generateToken("u", "r", [], { expiresIn: "1h" }), TypeError);
+    assert.throws(() => createTokenManager({ secret: 5 }), TypeError);
+    assert.ok(tm instanceof TokenManager);
+  });
+
+  test("every verify vector through wasm (Bun column for runtime-dependent cases)", async () => {
+    assert.ok(V.verify.length >= 55);
+    assert.deepEqual(await verifyFailures(), []);
+  });
+
+  test("node-runtime-diff cases: we give the Bun result on Node too", async () => {
+    for (const d of DIFF.diffs) {
+      const c = V.verify.find((x) => x.name === d.name);
+      assert.ok(c, d.name);
+      const tm = createTokenManager({ secret: secretOf(c.secret) });
+      const r = await atTime(c.nowSeconds * 1000, () => tm.verifyToken(c.token));
+      assert.equal(r.valid, d.bun.valid);
+      assert.equal(r.error, d.bun.error);
+      assert.notDeepEqual({ valid: r.valid, error: r.error }, { valid: d.node.valid, error: d.node.error });
+    }
+  });
+
+  test("verifyToken never rejects, for any value", async () => {
+    const tm = createTokenManager({ secret: "k" });
+    const weird = [undefined, null, 0, 1n, {}, [], Symbol("x"), () => 1, "", ".", "..", "a.b.c.d", "\u0000", "é.é.é", new Uint8Array([0xff, 0x2e, 0x2e])];
+    for (const w of weird) {
+      const r = await tm.verifyToken(w);
+      assert.equal(r.valid, false);
+      assert.equal(typeof r.error, "string");
+    }
+    assert.equal((await tm.verifyToken(null)).error, "Compact JWS must be a string or Uint8Array");
+    assert.equal((await tm.verifyToken(42)).code, "not_a_string");
+    const t = await tm.generateToken("u", "r");
+    assert.equal((await tm.verifyToken(new TextEncoder().encode(t))).valid, true);
+  });
+
+  test("permission vectors (missing documentAccess denied; compat option restores fail-open)", () => {
+    assert.ok(V.permissions.length >= 84);
+    assert.deepEqual(permissionFailures(), []);
+    const missing = V.permissions.filter((c) => c.documentAccess === null);
+    assert.ok(missing.length >= 1);
+    for (const c of missing) assert.equal(c.expect.hasDocumentPermission, true); // the reference bug
+    assert.equal(hasDocumentPermission({ userId: "u" }, "x", "read"), false);
+    assert.equal(hasDocumentPermission({ userId: "u" }, "x", "read", { allowMissingDocumentAccess: true }), true);
+    assert.equal(hasDocumentPermission(null, "x", "read"), false);
+  });
+
+  test("malformed documentAccess entries match nothing and never throw", () => {
+    const payload = {
+      documentAccess: [1, null, "x", { pattern: 5, permissions: ["read"] }, { pattern: "a" }, { pattern: "b", permissions: "read" }, { pattern: "c", permissions: [1, "read"] }],
+    };
+    assert.equal(hasDocumentPermission(payload, "a", "read"), false);
+    assert.equal(hasDocumentPermission(payload, "b", "read"), false);
+    assert.equal(hasDocumentPermission(payload, "c", "read"), true);
+    assert.deepEqual(getDocumentPermissions(payload, "c"), ["read"]);
+    assert.equal(hasDocumentPermission({ documentAccess: "*" }, "x", "read", { allowMissingDocumentAccess: true }), false);
+    assert.equal(hasDocumentPermission({ documentAccess: [{ pattern: "*", permissions: ["read"], n: 1n }] }, "x", "read"), false);
+    const cyclic = [{ pattern: "*", permissions: ["read"] }];
+    cyclic.push(cyclic);
+    assert.equal(hasDocumentPermission({ documentAccess: cyclic }, "x", "read"), false);
+    assert.deepEqual(getDocumentPermissions({ documentAccess: cyclic }, "x"), []);
+  });
+
+  test("DocumentAccessBuilder vectors", () => {
+    assert.ok(V.documentAccessBuilder.length >= 14);
+    assert.deepEqual(builderFailures(), []);
+  });
+
+  test("isTokenExpired vectors; exp == now and exp == 0 are documented deviations", async () => {
+    const [failures, deviations] = await expiryResults();
+    assert.deepEqual(failures, []);
+    assert.ok(deviations >= 1);
+    // Agreement with verifyToken on the same clock.
+    const tm = createTokenManager({ secret: "k", expiresIn: 0 });
+    const t = await atTime(1700000000000, () => tm.generateToken("u", "r"));
+    const r = await atTime(1700000000000, () => tm.verifyToken(t));
+    assert.equal(r.error, '"exp" claim timestamp check failed');
+    const { payload } = await atTime(1699999999000, () => tm.verifyToken(t));
+    assert.equal(await atTime(1699999999000, () => isTokenExpired(payload)), false);
+    assert.equal(await atTime(1700000000000, () => isTokenExpired(payload)), true);
+    assert.equal(isTokenExpired({ exp: "soon" }), true);
+    assert.equal(isTokenExpired({}), false);
+  });
+
+  test("extractContextFromToken vectors", () => {
+    for (const c of V.extractContextFromToken) assert.deepEqual(extractContextFromToken(c.payload), c.expect);
+  });
+
+  // ---- jose interop ---------------------------------------------------------------------------
+  const secrets = {
+    default: V.secrets.default,
+    unicode: V.secrets.unicode,
+    bytes: hexBytes(V.secrets.bytes.$hex),
+    "32 random bytes": crypto.getRandomValues(new Uint8Array(32)),
+    "100-byte key (longer than a block)": crypto.getRandomValues(new Uint8Array(100)),
+    "1-byte key": new Uint8Array([7]),
+  };
+  const keyBytes = (s) => (typeof s === "string" ? new TextEncoder().encode(s) : s);
+
+  for (const [name, secret] of Object.entries(secrets)) {
+    test(`jose interop, ${name} secret: ours verify in jose and jose's verify here`, async () => {
+      const tm = createTokenManager({ secret });
+      const access = [{ pattern: "日本/*", permissions: ["read", "comment"] }, { pattern: "!日本/secret", permissions: [] }];
+      const ours = await tm.generateToken("üser-日本", "röøm", access);
+      const { payload, protectedHeader } = await jose.jwtVerify(ours, keyBytes(secret), { issuer: "teleportal", audience: "teleportal", algorithms: ["HS256"] });
+      assert.deepEqual(protectedHeader, { alg: "HS256" });
+      assert.equal(payload.userId, "üser-日本");
+      assert.deepEqual(payload.documentAccess, access);
+
+      const now = Math.floor(Date.now() / 1000);
+      const claims = { userId: "üser-日本", room: "röøm", documentAccess: access, exp: now + 3600, iat: now, iss: "teleportal", aud: "teleportal" };
+      const theirs = await new jose.SignJWT(claims).setProtectedHeader({ alg: "HS256" }).sign(keyBytes(secret));
+      const r = await tm.verifyToken(theirs);
+      assert.equal(r.valid, true);
+      assert.deepEqual(r.payload, claims);
+      // Same clock, same claims: jose and we mint the very same bytes.
+      assert.equal(theirs, await atTime(now * 1000, () => tm.generateToken("üser-日本", "röøm", access)));
+
+      // Extra claims, typ/kid headers and an audience array are fine both ways.
+      const extra = await new jose.SignJWT({ ...claims, aud: ["x", "teleportal"], custom: { a: [1, 2] } })
+        .setProtectedHeader({ alg: "HS256", typ: "JWT", kid: "k1" })
+        .sign(keyBytes(secret));
+      const re = await tm.verifyToken(extra);
+      assert.equal(re.valid, true);
+      assert.deepEqual(re.payload.custom, { a: [1, 2] });
+
+      // Wrong key: both sides refuse.
+      const wrong = createTokenManager({ secret: "not-the-key" });
+      assert.equal((await wrong.verifyToken(theirs)).error, "signature verification failed");
+      await assert.rejects(jose.jwtVerify(ours, new TextEncoder().encode("not-the-key")), { code: "ERR_JWS_SIGNATURE_VERIFICATION_FAILED" });
+      // HS384/HS512 from jose are refused with jose's message.
+      for (const alg of ["HS384", "HS512"]) {
+        const t = await new jose.SignJWT(claims).setProtectedHeader({ alg }).sign(keyBytes(secret));
+        assert.equal((await tm.verifyToken(t)).error, '"alg" (Algorithm) Header Parameter value not allowed');
+      }
+      // An expired jose token: same message as jose gives.
+      const old = await new jose.SignJWT({ ...claims, exp: now - 1 }).setProtectedHeader({ alg: "HS256" }).sign(keyBytes(secret));
+      const ro = await tm.verifyToken(old);
+      const jo = await jose.jwtVerify(old, keyBytes(secret), { issuer: "teleportal", audience: "teleportal" }).catch((e) => e);
+      assert.equal(ro.error, jo.message);
+    });
+  }
+
+  test("errors match jose's jwtVerify message on random corruptions", async () => {
+    const secret = "interop-secret";
+    const tm = createTokenManager({ secret });
+    const good = await tm.generateToken("u", "r", [{ pattern: "*", permissions: ["read"] }]);
+    const alphabet = "AZaz09-_+/=. *é";
+    let seed = 7;
+    const rnd = (n) => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+    let compared = 0;
+    for (let i = 0; i < 400; i++) {
+      const chars = [...good];
+      for (let k = 0; k <= i % 3; k++) chars[rnd(chars.length)] = alphabet[rnd(alphabet.length)];
+      const t = chars.join("");
+      const ours = await tm.verifyToken(t);
+      const theirs = await jose
+        .jwtVerify(t, new TextEncoder().encode(secret), { issuer: "teleportal", audience: "teleportal", algorithms: ["HS256"] })
+        .then(() => null, (e) => e.message);
+      // Node 20's jose decodes base64url leniently ('+', '/', via atob); those inputs are the
+      // documented runtime differences, so only compare when the token has none of them.
+      if (/[+/=\s]/.test(t)) continue;
+      compared++;
+      assert.equal(ours.valid ? null : ours.error, theirs, t);
+    }
+    assert.ok(compared > 100);
+  });
+
+  test("the same vectors pass under Bun (child process)", () => {
+    const bun = fileURLToPath(new URL("../node_modules/.bin/bun", import.meta.url));
+    const here = fileURLToPath(import.meta.url);
+    const run = spawnSync(bun, [here], {
+      env: { ...process.env, TP_TOKEN_BUN: "1" },
+      cwd: fileURLToPath(new URL("..", import.meta.url)),
+      encoding: "utf8",
+      timeout: 120000,
+    });
+    assert.equal(run.status, 0, run.stderr);
+    const s = JSON.parse(run.stdout.trim().split("\n").pop());
+    assert.match(s.runtime, /^bun 1\./);
+    for (const k of ["minted", "verify", "permissions", "builder", "expiry"]) {
+      assert.ok(s[k].total > 0, k);
+      assert.deepEqual(s[k].failures, [], k);
+    }
+    assert.equal(s.verify.total, V.verify.length);
+    assert.ok(s.expiry.deviations >= 1);
+  });
+}
