@@ -85,7 +85,14 @@ struct Reader {
   }
   std::uint64_t vu_slow();
   // lib0 varInt: sign-magnitude; returns the magnitude, `neg` tells the sign (also for -0).
-  std::uint64_t vi(bool& neg);
+  std::uint64_t vi(bool& neg) {
+    if (p < e && *p < 0x80) {
+      neg = (*p & 0x40) != 0;
+      return *p++ & 0x3f;
+    }
+    return vi_slow(neg);
+  }
+  std::uint64_t vi_slow(bool& neg);
   ByteView raw(std::uint64_t n) {
     if (n > left()) {
       stop(Code::length_out_of_range, "declared length " + std::to_string(n) + " exceeds the " +

@@ -75,6 +75,19 @@ Error Status::to_error(const char* where) const {
 
 // ---- Reader slow paths -----------------------------------------------------------------------
 std::uint64_t Reader::vu_slow() {
+  if (e - p >= 8) {  // common case: no bounds checks per byte; at most 8 bytes fit in 53 bits
+    std::uint64_t v = 0;
+    for (unsigned shift = 0; shift < 56; shift += 7) {
+      std::uint8_t b = *p++;
+      v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+      if (b < 0x80) {
+        if (v > kMaxSafe) break;
+        return v;
+      }
+    }
+    stop(Code::integer_out_of_range);
+    return 0;
+  }
   std::uint64_t v = 0;
   unsigned shift = 0;
   while (true) {
@@ -97,7 +110,23 @@ std::uint64_t Reader::vu_slow() {
   }
 }
 
-std::uint64_t Reader::vi(bool& neg) {
+std::uint64_t Reader::vi_slow(bool& neg) {
+  if (e - p >= 9) {
+    std::uint8_t first = *p++;
+    neg = (first & 0x40) != 0;
+    std::uint64_t v = first & 0x3f;
+    if (!(first & 0x80)) return v;
+    for (unsigned shift = 6; shift < 62; shift += 7) {
+      std::uint8_t b = *p++;
+      v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+      if (b < 0x80) {
+        if (v > kMaxSafe) break;
+        return v;
+      }
+    }
+    stop(Code::integer_out_of_range);
+    return 0;
+  }
   std::uint8_t first = u8();
   neg = (first & 0x40) != 0;
   std::uint64_t v = first & 0x3f;

@@ -55,7 +55,12 @@ struct StructReader {
       return false;
     }
     --cx.budget;
-    cur = Struct{};
+    // Reset only what every struct sets; other fields are written before they are read.
+    cur.has_origin = cur.has_right = cur.has_sub = false;
+    cur.parent = 0;
+    cur.len = 0;
+    cur.c.ref = 0;
+    cur.c.json_off = 0;
     cur.client = client;
     cur.clock = clock;
     std::uint8_t info = d.info();
