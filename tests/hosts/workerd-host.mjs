@@ -4,6 +4,7 @@ import { build } from "esbuild";
 import { Miniflare } from "miniflare";
 import { copyFile, mkdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 
@@ -32,9 +33,11 @@ export async function bundleWorker(entry, outdir) {
 export async function startWorkerdHost({ secret = "host-suite-secret" } = {}) {
   const scriptPath = await bundleWorker(here("./fixtures/worker.js"), here("../../build/hosts-worker"));
   const mf = new Miniflare({
-    modules: true,
-    scriptPath,
-    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    modulesRoot: dirname(scriptPath),
+    modules: [
+      { type: "ESModule", path: scriptPath },
+      { type: "CompiledWasm", path: join(dirname(scriptPath), "teleportal_core.wasm") },
+    ],
     compatibilityDate: "2026-04-01",
     durableObjects: { SEED: "SeedRoom", BUILTIN: "BuiltinRoom" },
     bindings: { TELEPORTAL_SECRET: secret },

@@ -16,7 +16,8 @@ export function routeToRoom(request, namespace) {
 
 /**
  * Extend this (or use it as is) and export it as your Durable Object class. Override
- * `handlerOptions()` to pass onUpgrade / onConnect / onDisconnect hooks like getWebsocketHandlers.
+ * `handlerOptions()` to pass onUpgrade / onConnect / onDisconnect hooks like getWebsocketHandlers
+ * (`this.server` is the object's Server); `serverOptions()` configures that Server.
  * The token secret comes from the TELEPORTAL_SECRET binding.
  */
 export class TeleportalDurableObject {
@@ -24,21 +25,13 @@ export class TeleportalDurableObject {
     this.state = state;
     this.env = env;
     this.server = new Server(this.serverOptions());
-    const options = this.handlerOptions();
+    // Without hooks every connection joins this object's Server. With an onConnect hook the hook
+    // decides (as with getWebsocketHandlers); the Server still drops clients whose socket closed.
     this.hub = new Hub({
       secret: env?.TELEPORTAL_SECRET,
-      ...options,
-      onConnect: async (ctx) => {
-        await this.server.createClient(ctx.transport, ctx.context, ctx.id);
-        await options.onConnect?.(ctx);
-      },
-      onDisconnect: async (id) => {
-        try {
-          await options.onDisconnect?.(id);
-        } finally {
-          await this.server.disconnectClient(id);
-        }
-      },
+      onConnect: ({ transport, context, id }) => this.server.createClient(transport, context, id),
+      onDisconnect: (id) => this.server.disconnectClient(id),
+      ...this.handlerOptions(),
     });
     this.handlers = createDurableObjectHandlers(this.hub, state);
   }

@@ -68,7 +68,7 @@ export class Server {
     const entry = { handle, transport, context, unsubscribe: [] };
     this.#clients.set(id, entry);
     this.#byHandle.set(handle, entry);
-    entry.unsubscribe.push(transport.onMessage((frame) => this.#perform(this.#core.message(handle, frame, Date.now()))));
+    entry.unsubscribe.push(transport.onMessage((frame) => this.#perform(this.#core.message(handle, frame))));
     if (typeof transport.onClose === "function") {
       entry.unsubscribe.push(transport.onClose(() => this.disconnectClient(id)));
     }
