@@ -265,6 +265,48 @@ export function defineHostSuite(name, start, extra) {
       await Promise.all([a.close(), b.close()]);
     });
 
+    test("real Y.Doc clients converge through the server; a late joiner gets the full state", async () => {
+      const { YClient, until, Y } = await import("./yclient.mjs");
+      const room = `yjs-${Date.now()}`;
+      const url = async (user) => host.url("seed", { token: await mintToken({ userId: user, room }), room });
+      const a = await YClient.open(await url("alice"), "notes");
+      const b = await YClient.open(await url("bob"), "notes");
+      await Promise.all([a.synced, b.synced]);
+      a.doc.getText("t").insert(0, "hello");
+      await until(() => b.doc.getText("t").toString() === "hello", { what: "b sees a's insert" });
+      // Concurrent edits on both sides, several types.
+      b.doc.getText("t").insert(5, " world");
+      a.doc.getMap("m").set("k", 1);
+      a.doc.getArray("list").push([1, 2, 3]);
+      b.doc.getText("t").format(0, 5, { bold: true });
+      await until(
+        () => Buffer.compare(Y.encodeStateVector(a.doc), Y.encodeStateVector(b.doc)) === 0 &&
+          a.doc.getText("t").toString() === "hello world",
+        { what: "a and b converge" },
+      );
+      assert.deepEqual(b.doc.getMap("m").toJSON(), { k: 1 });
+      assert.deepEqual(b.doc.getText("t").toDelta(), a.doc.getText("t").toDelta());
+
+      // A malformed update (raw V1 bytes, spec 6 item 2) is refused and poisons nothing.
+      const { encodeMessage } = await import("teleportal/protocol");
+      const v1doc = new Y.Doc();
+      v1doc.getText("t").insert(0, "abc");
+      const v1 = Y.encodeStateAsUpdate(v1doc); // starts with 01: the reference misreads it as an envelope
+      assert.equal(v1[0], 1);
+      a.client.send(encodeMessage({ type: "doc", document: "notes", encrypted: false,
+        payload: { type: "update", update: { version: 1, data: v1 } } }));
+      await until(() => a.errors.length > 0, { what: "NACK for the bad update" });
+
+      const c = await YClient.open(await url("carol"), "notes");
+      await c.synced;
+      await until(() => c.doc.getText("t").toString() === "hello world", { what: "late joiner state" });
+      assert.deepEqual(c.doc.getArray("list").toJSON(), [1, 2, 3]);
+      assert.deepEqual(c.doc.getText("t").toDelta(), a.doc.getText("t").toDelta());
+      assert.equal(c.errors.length, 0);
+      assert.equal(b.fatal, null);
+      await Promise.all([a.close(), b.close(), c.close()]);
+    });
+
     extra?.(() => host);
   });
 }
