@@ -3,7 +3,11 @@
 // "0" + code + "\n" + message on failure. The JS wrapper parses it (JSON.parse for payloads).
 #include <emscripten/bind.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "tp/token/access.hpp"
 #include "tp/token/token.hpp"
@@ -28,16 +32,33 @@ std::string encode(const tp::token::VerifyResult& r) {
 
 tp::Bytes bytes_of(const std::string& s) { return tp::Bytes(s.begin(), s.end()); }
 
+// A verifier per TokenManager, used in place to avoid embind's per-character string
+// conversions (they cost about as much as the HMAC for a 500-byte token): JS encodes the token with TextEncoder.encodeInto straight into buffer(), calls
+// verifyInPlace(length, now) and decodes the returned number of result bytes from the same
+// buffer with TextDecoder.
 class TokenVerifier {
  public:
   TokenVerifier(const std::string& secret, const std::string& issuer, const std::string& audience)
-      : v_(tp::token::VerifyOptions{bytes_of(secret), issuer, audience}) {}
-  std::string verify(const std::string& token, double now_seconds) const {
-    return encode(v_.verify(token, now_seconds));
+      : v_(tp::token::VerifyOptions{bytes_of(secret), issuer, audience, /*build_payload=*/false}) {}
+  // Makes the buffer hold at least `capacity` bytes; returns its address in wasm memory.
+  std::uintptr_t reserve(std::size_t capacity) {
+    if (buffer_.size() < capacity) buffer_.resize(capacity);
+    return reinterpret_cast<std::uintptr_t>(buffer_.data());
+  }
+  // Verifies the first `length` bytes of the buffer and writes the encoded result over them.
+  // The result never outgrows a buffer reserved at 3 * token.length + 256 (payload text is at
+  // most 3/4 of the token, messages are short); it is truncated rather than overflow.
+  std::size_t verify_in_place(std::size_t length, double now_seconds) {
+    length = std::min(length, buffer_.size());
+    std::string out = encode(v_.verify(std::string_view(buffer_.data(), length), now_seconds));
+    std::size_t n = std::min(out.size(), buffer_.size());
+    std::memcpy(buffer_.data(), out.data(), n);
+    return n;
   }
 
  private:
   tp::token::Verifier v_;
+  std::vector<char> buffer_;
 };
 
 std::string token_not_a_string() { return encode(tp::token::not_a_string_result()); }
@@ -82,7 +103,8 @@ bool token_is_expired(int kind, double exp, double now_seconds) {
 EMSCRIPTEN_BINDINGS(tp_token) {
   emscripten::class_<TokenVerifier>("TokenVerifier")
       .constructor<const std::string&, const std::string&, const std::string&>()
-      .function("verify", &TokenVerifier::verify);
+      .function("reserve", &TokenVerifier::reserve)
+      .function("verifyInPlace", &TokenVerifier::verify_in_place);
   emscripten::function("tokenNotAString", &token_not_a_string);
   emscripten::function("tokenMint", &token_mint);
   emscripten::function("tokenHasPermission", &token_has_permission);

@@ -57,6 +57,8 @@ export class TokenManager {
   #audience;
   #allowMissing;
   #verifier = null;
+  #buffer = 0; // address of the verifier's buffer in wasm memory
+  #capacity = 0;
 
   /**
    * @param {import("../types/token").TokenOptions} options
@@ -76,6 +78,21 @@ export class TokenManager {
       registry?.register(this, this.#verifier);
     }
     return this.#verifier;
+  }
+
+  // One verification: the token is encoded straight into wasm memory and the result read back
+  // from it (no per-character conversions; see wasm/bind/bind_token.cpp).
+  #verify(token) {
+    const v = this.#getVerifier();
+    const need = token.length * 3 + 256;
+    if (need > this.#capacity) {
+      this.#capacity = Math.max(need, 2048);
+      this.#buffer = v.reserve(this.#capacity);
+    }
+    const at = this.#buffer;
+    const { written } = encoder.encodeInto(token, core.HEAPU8.subarray(at, at + this.#capacity));
+    const n = v.verifyInPlace(written, nowSeconds());
+    return decodeVerify(decoder.decode(core.HEAPU8.subarray(at, at + n)));
   }
 
   #mint(userId, room, documentAccess, options) {
@@ -132,7 +149,7 @@ export class TokenManager {
     try {
       if (token instanceof Uint8Array) token = decoder.decode(token);
       if (typeof token !== "string") return decodeVerify(core.tokenNotAString());
-      return decodeVerify(this.#getVerifier().verify(token, nowSeconds()));
+      return this.#verify(token);
     } catch (e) {
       return { valid: false, payload: undefined, error: String(e?.message ?? e), code: "internal" };
     }

@@ -6,6 +6,9 @@
 namespace tp::token {
 
 std::string decode_utf8_like_js(ByteView in) {
+  bool ascii = true;
+  for (std::uint8_t b : in) ascii &= b < 0x80;
+  if (ascii) return std::string(reinterpret_cast<const char*>(in.data), in.size);
   std::string out;
   out.reserve(in.size);
   std::size_t i = 0;
@@ -186,6 +189,295 @@ std::optional<nlohmann::json> parse_json_like_js(std::string_view text) {
   nlohmann::json j = nlohmann::json::parse(input.begin(), input.end(), nullptr, false);
   if (j.is_discarded()) return std::nullopt;
   return j;
+}
+
+// ---- claims scanner ---------------------------------------------------------------------------
+
+namespace {
+
+class Scanner {
+ public:
+  Scanner(std::string_view s, std::string_view issuer, std::string_view audience)
+      : s_(s), issuer_(issuer), audience_(audience) {}
+
+  ClaimScan run() {
+    ClaimScan out;
+    skip_ws();
+    if (i_ >= s_.size() || s_[i_] != '{') return out;  // not an object (valid or not)
+    if (!parse(out)) return out;
+    out.object = true;
+    return out;
+  }
+
+ private:
+  std::string_view s_, issuer_, audience_;
+  std::size_t i_ = 0;
+  std::string stack_;      // '{' / '[' per open container
+  std::string scratch_;    // unescaped string contents when escapes are present
+  bool lone_ = false;      // the last unescaped string held a lone surrogate
+  bool aud_array_ = false;  // inside the top-level aud array
+
+  void skip_ws() {
+    while (i_ < s_.size()) {
+      char c = s_[i_];
+      if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
+      ++i_;
+    }
+  }
+
+  static int hex(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  }
+  int hex4(std::size_t at) const {
+    if (at + 4 > s_.size()) return -1;
+    int v = 0;
+    for (std::size_t k = at; k < at + 4; ++k) {
+      int h = hex(s_[k]);
+      if (h < 0) return -1;
+      v = v << 4 | h;
+    }
+    return v;
+  }
+  void put_utf8(std::uint32_t cp) {
+    if (cp < 0x80) {
+      scratch_ += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      scratch_ += static_cast<char>(0xC0 | cp >> 6);
+      scratch_ += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      scratch_ += static_cast<char>(0xE0 | cp >> 12);
+      scratch_ += static_cast<char>(0x80 | (cp >> 6 & 0x3F));
+      scratch_ += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      scratch_ += static_cast<char>(0xF0 | cp >> 18);
+      scratch_ += static_cast<char>(0x80 | (cp >> 12 & 0x3F));
+      scratch_ += static_cast<char>(0x80 | (cp >> 6 & 0x3F));
+      scratch_ += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+
+  // At '"'. Validates the string and returns its contents (a view of the text, or of scratch_
+  // when it had escapes). `ok` false on invalid JSON.
+  std::string_view string(bool& ok) {
+    std::size_t start = ++i_;
+    bool escaped = false;
+    while (i_ < s_.size()) {
+      unsigned char c = static_cast<unsigned char>(s_[i_]);
+      if (c == '"') break;
+      if (c < 0x20) {
+        ok = false;
+        return {};
+      }
+      if (c == '\\') {
+        escaped = true;
+        if (i_ + 1 >= s_.size()) break;
+        char e = s_[i_ + 1];
+        if (e == 'u') {
+          if (hex4(i_ + 2) < 0) {
+            ok = false;
+            return {};
+          }
+          i_ += 6;
+        } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' ||
+                   e == 'r' || e == 't') {
+          i_ += 2;
+        } else {
+          ok = false;
+          return {};
+        }
+        continue;
+      }
+      ++i_;
+    }
+    if (i_ >= s_.size()) {
+      ok = false;
+      return {};
+    }
+    std::size_t end = i_++;
+    lone_ = false;
+    if (!escaped) return s_.substr(start, end - start);
+    scratch_.clear();
+    for (std::size_t k = start; k < end;) {
+      if (s_[k] != '\\') {
+        scratch_ += s_[k++];
+        continue;
+      }
+      char e = s_[k + 1];
+      if (e != 'u') {
+        static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+        for (int m = 0; from[m]; ++m)
+          if (from[m] == e) scratch_ += to[m];
+        k += 2;
+        continue;
+      }
+      std::uint32_t v = static_cast<std::uint32_t>(hex4(k + 2));
+      k += 6;
+      if (v >= 0xD800 && v <= 0xDBFF && k + 6 <= end && s_[k] == '\\' && s_[k + 1] == 'u') {
+        int w = hex4(k + 2);
+        if (w >= 0xDC00 && w <= 0xDFFF) {
+          put_utf8(0x10000 + ((v - 0xD800) << 10) + (static_cast<std::uint32_t>(w) - 0xDC00));
+          k += 6;
+          continue;
+        }
+      }
+      if (v >= 0xD800 && v <= 0xDFFF) {
+        lone_ = true;  // not representable in UTF-8: equal to no configured value
+        scratch_ += "\xEF\xBF\xBD";
+      } else {
+        put_utf8(v);
+      }
+    }
+    return scratch_;
+  }
+
+  // At '-' or a digit. Validates the JSON number grammar; returns its value when wanted.
+  bool number(bool want, double& value) {
+    std::size_t start = i_;
+    auto digits = [&] {
+      std::size_t d = i_;
+      while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') ++i_;
+      return i_ > d;
+    };
+    if (s_[i_] == '-') ++i_;
+    if (i_ < s_.size() && s_[i_] == '0') {
+      ++i_;
+    } else if (!digits()) {
+      return false;
+    }
+    if (i_ < s_.size() && s_[i_] == '.') {
+      ++i_;
+      if (!digits()) return false;
+    }
+    if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
+      ++i_;
+      if (i_ < s_.size() && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
+      if (!digits()) return false;
+    }
+    if (want) {
+      std::string_view t = s_.substr(start, i_ - start);
+      bool negative = t[0] == '-';
+      std::string_view digits_only = negative ? t.substr(1) : t;
+      if (digits_only.size() <= 15 &&
+          digits_only.find_first_not_of("0123456789") == std::string_view::npos) {
+        // Integers below 10^15 are exact in a double: skip strtod (slow in wasm's libc).
+        std::int64_t v = 0;
+        for (char d : digits_only) v = v * 10 + (d - '0');
+        value = negative ? -static_cast<double>(v) : static_cast<double>(v);
+      } else {
+        std::string token(t);
+        value = std::strtod(token.c_str(), nullptr);  // correctly rounded; overflow -> +-inf
+      }
+    }
+    return true;
+  }
+
+  bool literal(std::string_view word) {
+    if (s_.substr(i_, word.size()) != word) return false;
+    i_ += word.size();
+    return true;
+  }
+
+  ClaimScan::Claim* claim_for(ClaimScan& out, std::string_view key) {
+    if (key == "iss") return &out.iss;
+    if (key == "aud") return &out.aud;
+    if (key == "iat") return &out.iat;
+    if (key == "nbf") return &out.nbf;
+    if (key == "exp") return &out.exp;
+    return nullptr;
+  }
+
+  bool parse(ClaimScan& out) {
+    ClaimScan::Claim* target = nullptr;  // claim the next top-level value belongs to
+    bool is_aud = false;
+    for (;;) {
+      // ---- a value ----
+      skip_ws();
+      if (i_ >= s_.size()) return false;
+      const bool top = stack_.size() == 1;  // value of a top-level member
+      ClaimScan::Claim* claim = top ? target : nullptr;
+      char c = s_[i_];
+      if (claim) *claim = ClaimScan::Claim{};
+      if (c == '{' || c == '[') {
+        if (claim) claim->kind = c == '[' ? ClaimScan::Kind::array : ClaimScan::Kind::other;
+        if (claim && c == '[' && is_aud) aud_array_ = true;
+        stack_ += c;
+        ++i_;
+        skip_ws();
+        if (i_ < s_.size() && s_[i_] == (c == '{' ? '}' : ']')) {
+          ++i_;
+          stack_.pop_back();
+          if (stack_.size() == 1) aud_array_ = false;
+        } else if (c == '{') {
+          goto key;
+        } else {
+          continue;  // first array element
+        }
+      } else if (c == '"') {
+        bool ok = true;
+        std::string_view v = string(ok);
+        if (!ok) return false;
+        if (claim) {
+          claim->kind = ClaimScan::Kind::string;
+          claim->matches = !lone_ && v == (is_aud ? audience_ : issuer_);
+        } else if (aud_array_ && stack_.size() == 2 && !lone_ && v == audience_) {
+          out.aud.matches = true;
+        }
+      } else if (c == '-' || (c >= '0' && c <= '9')) {
+        double v = 0;
+        if (!number(claim != nullptr, v)) return false;
+        if (claim) {
+          claim->kind = ClaimScan::Kind::number;
+          claim->number = v;
+        }
+      } else if (literal("true") || literal("false") || literal("null")) {
+        if (claim) claim->kind = ClaimScan::Kind::other;
+      } else {
+        return false;
+      }
+    after:
+      // ---- after a value: ',' or the end of containers ----
+      skip_ws();
+      if (stack_.empty()) return i_ == s_.size();
+      if (i_ >= s_.size()) return false;
+      if (s_[i_] == ',') {
+        ++i_;
+        if (stack_.back() == '[') continue;
+        goto key;
+      }
+      if (s_[i_] == (stack_.back() == '{' ? '}' : ']')) {
+        ++i_;
+        stack_.pop_back();
+        if (stack_.size() == 1) aud_array_ = false;
+        goto after;
+      }
+      return false;
+    key:
+      // ---- a member name and ':' ----
+      skip_ws();
+      if (i_ >= s_.size() || s_[i_] != '"') return false;
+      {
+        bool ok = true;
+        std::string_view k = string(ok);
+        if (!ok) return false;
+        if (stack_.size() == 1) {
+          target = lone_ ? nullptr : claim_for(out, k);
+          is_aud = target == &out.aud;
+        }
+      }
+      skip_ws();
+      if (i_ >= s_.size() || s_[i_] != ':') return false;
+      ++i_;
+    }
+  }
+};
+
+}  // namespace
+
+ClaimScan scan_claims(std::string_view text, std::string_view issuer, std::string_view audience) {
+  return Scanner(text, issuer, audience).run();
 }
 
 }  // namespace tp::token

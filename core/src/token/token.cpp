@@ -15,6 +15,8 @@ namespace {
 
 using nlohmann::json;
 
+constexpr std::string_view kHs256Header = "eyJhbGciOiJIUzI1NiJ9";  // {"alg":"HS256"}
+
 void ensure_sodium() {
   static const bool ready = [] { return sodium_init() >= 0; }();
   (void)ready;
@@ -80,65 +82,47 @@ std::string js_number(double v) {
   return json(v).dump();
 }
 
-// The checks after the signature: jose's validateClaimsSet with Teleportal's options.
+// The checks after the signature: jose's validateClaimsSet with Teleportal's options. One
+// allocation-free scan decides validity and finds the claims; the payload DOM is built only
+// when asked for.
 VerifyResult check_claims(std::string payload_text, const VerifyOptions& o, double now_seconds) {
-  std::optional<json> parsed = parse_json_like_js(payload_text);
-  if (!parsed || !parsed->is_object()) return fail(ErrorCode::claims_invalid);
-  const json& p = *parsed;
+  using Kind = ClaimScan::Kind;
+  const ClaimScan c = scan_claims(payload_text, o.issuer, o.audience);
+  if (!c.object) return fail(ErrorCode::claims_invalid);
   // Presence first (iss before aud), then values.
-  if (!p.contains("iss")) return fail(ErrorCode::iss_missing);
-  if (!p.contains("aud")) return fail(ErrorCode::aud_missing);
-  if (!o.issuer.empty()) {
-    const json& iss = p["iss"];
-    if (!iss.is_string() || iss.get_ref<const std::string&>() != o.issuer)
-      return fail(ErrorCode::iss_invalid);
-  }
-  if (!o.audience.empty()) {
-    const json& aud = p["aud"];
-    bool ok = false;
-    if (aud.is_string()) {
-      ok = aud.get_ref<const std::string&>() == o.audience;
-    } else if (aud.is_array()) {
-      for (const json& a : aud)
-        if (a.is_string() && a.get_ref<const std::string&>() == o.audience) ok = true;
-    }
-    if (!ok) return fail(ErrorCode::aud_invalid);
-  }
+  if (c.iss.kind == Kind::absent) return fail(ErrorCode::iss_missing);
+  if (c.aud.kind == Kind::absent) return fail(ErrorCode::aud_missing);
+  if (!o.issuer.empty() && !(c.iss.kind == Kind::string && c.iss.matches))
+    return fail(ErrorCode::iss_invalid);
+  if (!o.audience.empty() &&
+      !((c.aud.kind == Kind::string || c.aud.kind == Kind::array) && c.aud.matches))
+    return fail(ErrorCode::aud_invalid);
   const double now = std::floor(now_seconds);
-  auto it = p.find("iat");
-  if (it != p.end() && !it->is_number()) return fail(ErrorCode::iat_invalid);
-  it = p.find("nbf");
-  if (it != p.end()) {
-    if (!it->is_number()) return fail(ErrorCode::nbf_invalid);
-    if (it->get<double>() > now) return fail(ErrorCode::nbf_in_future);
+  if (c.iat.kind != Kind::absent && c.iat.kind != Kind::number)
+    return fail(ErrorCode::iat_invalid);
+  if (c.nbf.kind != Kind::absent) {
+    if (c.nbf.kind != Kind::number) return fail(ErrorCode::nbf_invalid);
+    if (c.nbf.number > now) return fail(ErrorCode::nbf_in_future);
   }
-  it = p.find("exp");
-  if (it != p.end()) {
-    if (!it->is_number()) return fail(ErrorCode::exp_invalid);
-    if (it->get<double>() <= now) return fail(ErrorCode::expired);
+  if (c.exp.kind != Kind::absent) {
+    if (c.exp.kind != Kind::number) return fail(ErrorCode::exp_invalid);
+    if (c.exp.number <= now) return fail(ErrorCode::expired);
   }
   VerifyResult r;
+  if (o.build_payload) {
+    std::optional<json> parsed = parse_json_like_js(payload_text);
+    if (!parsed || !parsed->is_object()) return fail(ErrorCode::claims_invalid);  // defensive
+    r.payload = std::move(*parsed);
+  }
   r.valid = true;
-  r.payload = std::move(*parsed);
   r.payload_text = std::move(payload_text);
   return r;
 }
 
-// The whole jwtVerify pipeline. `state` is the HMAC key schedule (null: compute from the key).
-VerifyResult verify_impl(std::string_view token, const VerifyOptions& o,
-                         const crypto_auth_hmacsha256_state* state, double now_seconds) {
-  // 1-2: three segments, split on '.' like String.prototype.split.
-  std::size_t d1 = token.find('.');
-  if (d1 == std::string_view::npos) return fail(ErrorCode::invalid_compact_jws);
-  std::size_t d2 = token.find('.', d1 + 1);
-  if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos)
-    return fail(ErrorCode::invalid_compact_jws);
-  std::string_view h64 = token.substr(0, d1);
-  std::string_view p64 = token.substr(d1 + 1, d2 - d1 - 1);
-  std::string_view s64 = token.substr(d2 + 1);
-
-  // 3: protected header (an empty segment means {}).
-  json header = json::object();
+// Steps 3-6 for a header other than the common {"alg":"HS256"}: decoding, crit/b64, alg.
+// Returns a failure, or a result with code none and the b64 flags set.
+VerifyResult check_header(std::string_view h64, bool& b64, bool& crit_has_b64) {
+  json header = json::object();  // an empty segment means {}
   if (!h64.empty()) {
     std::optional<Bytes> raw = base64url_decode(h64);
     if (!raw) return fail(ErrorCode::header_invalid);
@@ -149,8 +133,6 @@ VerifyResult verify_impl(std::string_view token, const VerifyOptions& o,
   const bool header_is_object = header.is_object();
 
   // 4: crit (only "b64" is understood), then the b64 parameter's type.
-  bool b64 = true;
-  bool crit_has_b64 = false;
   if (header_is_object) {
     auto crit = header.find("crit");
     if (crit != header.end()) {
@@ -179,6 +161,30 @@ VerifyResult verify_impl(std::string_view token, const VerifyOptions& o,
   if (alg == header.end() || !alg->is_string() || alg->get_ref<const std::string&>().empty())
     return fail(ErrorCode::alg_invalid);
   if (alg->get_ref<const std::string&>() != "HS256") return fail(ErrorCode::alg_not_allowed);
+  return VerifyResult{};
+}
+
+// The whole jwtVerify pipeline. `state` is the HMAC key schedule (null: compute from the key).
+VerifyResult verify_impl(std::string_view token, const VerifyOptions& o,
+                         const crypto_auth_hmacsha256_state* state, double now_seconds) {
+  // 1-2: three segments, split on '.' like String.prototype.split.
+  std::size_t d1 = token.find('.');
+  if (d1 == std::string_view::npos) return fail(ErrorCode::invalid_compact_jws);
+  std::size_t d2 = token.find('.', d1 + 1);
+  if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos)
+    return fail(ErrorCode::invalid_compact_jws);
+  std::string_view h64 = token.substr(0, d1);
+  std::string_view p64 = token.substr(d1 + 1, d2 - d1 - 1);
+  std::string_view s64 = token.substr(d2 + 1);
+
+  // 3-6: the protected header. The one every minter writes, {"alg":"HS256"}, is recognised
+  // from its encoding without decoding it.
+  bool b64 = true;
+  bool crit_has_b64 = false;
+  if (h64 != kHs256Header) {
+    VerifyResult bad = check_header(h64, b64, crit_has_b64);
+    if (bad.code != ErrorCode::none) return bad;
+  }
 
   // jose turns the encoded payload into ASCII bytes and rejects anything else.
   if (b64) {
@@ -294,7 +300,8 @@ Result<std::string> mint_text(std::string_view user_id, std::string_view room,
   payload += '}';
 
   // base64url of {"alg":"HS256"}
-  std::string token = "eyJhbGciOiJIUzI1NiJ9.";
+  std::string token(kHs256Header);
+  token += '.';
   token += base64url_encode(ByteView(std::string_view(payload)));
   ensure_sodium();
   crypto_auth_hmacsha256_state st;
