@@ -1,0 +1,50 @@
+// The project's server: Bun.serve + the built-in token check (no onUpgrade), every connection
+// joins one Server that enforces the tokens' documentAccess. Started by scripts/serve.
+//   HOST (127.0.0.1), PORT (3000), TELEPORTAL_SECRET (else a development secret is generated)
+import { getWebsocketHandlers } from "../wasm/src/websocket-server.js";
+import { Server } from "../wasm/src/server.js";
+import { createTokenManager } from "../wasm/src/token.js";
+
+const hostname = process.env.HOST || "127.0.0.1";
+const port = Number(process.env.PORT ?? 3000);
+let secret = process.env.TELEPORTAL_SECRET;
+if (!secret) {
+  secret = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
+  console.log("TELEPORTAL_SECRET is not set: using a generated development secret for this run.");
+}
+
+const server = new Server({ permissions: "token" });
+const handlers = getWebsocketHandlers({
+  secret,
+  onConnect: ({ transport, context, id }) => server.createClient(transport, context, id),
+  onDisconnect: (id) => server.disconnectClient(id),
+});
+
+const bun = Bun.serve({
+  hostname,
+  port,
+  fetch(req, srv) {
+    if (req.headers.get("upgrade")?.toLowerCase() === "websocket") return handlers.upgrade(req, srv);
+    if (new URL(req.url).pathname === "/health") return new Response("ok");
+    return new Response("Not found: connect with a WebSocket on any path", { status: 404 });
+  },
+  websocket: handlers.websocket,
+});
+
+const tokens = createTokenManager({ secret });
+const token = await tokens.createAdminToken("dev-user", "dev-room", { expiresIn: 24 * 3600 });
+console.log(`Teleportal server listening on ws://${bun.hostname}:${bun.port}/`);
+console.log(`Token (admin on every document of room "dev-room", valid 24 h):\n${token}`);
+console.log(`Connect: ws://${bun.hostname}:${bun.port}/?token=${token}`);
+
+let stopping = false;
+async function stop(signal) {
+  if (stopping) return;
+  stopping = true;
+  console.log(`${signal}: closing ${handlers.hub.connections.size} connection(s)`);
+  await handlers.shutdown(1001, "server shutting down");
+  bun.stop(true);
+  process.exit(0);
+}
+process.on("SIGINT", () => stop("SIGINT"));
+process.on("SIGTERM", () => stop("SIGTERM"));
