@@ -363,6 +363,88 @@ if (process.env.TP_TOKEN_BUN === "1") {
     assert.ok(compared > 100);
   });
 
+  test("claims JSON read like JSON.parse: hand-picked and mutated payload texts agree with jose", async () => {
+    const { createHmac } = await import("node:crypto");
+    const secret = "claims-secret";
+    const tm = createTokenManager({ secret });
+    const b64u = (b) => Buffer.from(b).toString("base64url");
+    const sign = (payloadBytes) => {
+      const input = `${b64u('{"alg":"HS256"}')}.${b64u(payloadBytes)}`;
+      return `${input}.${createHmac("sha256", secret).update(input).digest("base64url")}`;
+    };
+    const base = '{"userId":"u","room":"r","documentAccess":[{"pattern":"*","permissions":["read"]}],"exp":2000000000,"iat":1700000000,"iss":"teleportal","aud":"teleportal"}';
+    const texts = [
+      base,
+      ' \t\n\r' + base + '\n',
+      '\ufeff' + base,
+      '\ufeff\ufeff' + base,
+      base.replace('"iss"', '"i\\u0073s"'),
+      base.replace('"aud":"teleportal"', '"aud":["x","tele\\u0070ortal"]'),
+      base.replace('"aud":"teleportal"', '"aud":[["teleportal"]]'),
+      base.replace('"userId":"u"', '"userId":"\\ud800"'),
+      base.replace('"userId":"u"', '"\\ud800":"\\udc00\\ud83d\\ude00"'),
+      base.replace('2000000000', '2e9'),
+      base.replace('2000000000', '1e400'),
+      base.replace('2000000000', '-1e400'),
+      base.replace('2000000000', '20000000000000000000000'),
+      base.replace('2000000000', '1699999999.9999999999'),
+      base.replace('2000000000', '01'),
+      base.replace('2000000000', '-'),
+      base.replace('2000000000', '1.'),
+      base.replace('2000000000', '.5'),
+      base.replace('2000000000', '+1'),
+      base.replace('2000000000', '1e+'),
+      base.replace('2000000000', 'NaN'),
+      base.replace('2000000000', 'Infinity'),
+      base.replace('"r"', '"a\\x"'),
+      base.replace('"r"', '"a\u0001"'),
+      base.replace('"r"', "'r'"),
+      base.replace("}", ",}"),
+      base + "x",
+      base + "{}",
+      '{"iss":"teleportal","aud":"teleportal","iss":"other"}',
+      '{"iss":"other","aud":"teleportal","iss":"teleportal"}',
+      '{"iss":"teleportal","aud":"teleportal","exp":1,"exp":3000000000}',
+      '{"iss":"teleportal","aud":"teleportal","nested":{"exp":"x","iss":1}}',
+      '{"iss":"teleportal","aud":"teleportal","a":[1,{"b":[true,false,null]}]}',
+      '{"iss":"teleportal","aud":"teleportal","a":tru}',
+      '{"iss":"teleportal","aud":"teleportal","a":nul}',
+      '[' + base + ']',
+      '{}',
+      '',
+    ];
+    let seed = 11;
+    const rnd = (n) => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+    const pieces = ['"', "\\", "{", "}", "[", "]", ",", ":", "0", "-", "e", ".", " ", "\u00e9", "\\u", "n", "1"];
+    for (let i = 0; i < 400; i++) {
+      const chars = [...base];
+      for (let k = 0; k <= i % 3; k++) chars.splice(rnd(chars.length), rnd(2), pieces[rnd(pieces.length)]);
+      texts.push(chars.join(""));
+    }
+    const bytesCases = texts.map((t) => new TextEncoder().encode(t));
+    // Invalid UTF-8 inside a string (TextDecoder replaces it) and a raw BOM byte sequence.
+    bytesCases.push(new Uint8Array([...new TextEncoder().encode('{"iss":"teleportal","aud":"teleportal","x":"'), 0xff, 0xc3, 0x22, 0x7d]));
+    bytesCases.push(new Uint8Array([0xef, 0xbb, 0xbf, ...new TextEncoder().encode(base)]));
+    const key = new TextEncoder().encode(secret);
+    let valid = 0;
+    await atTime(1800000000000, async () => {
+      for (const bytes of bytesCases) {
+        const token = sign(bytes);
+        const ours = await tm.verifyToken(token);
+        const theirs = await jose.jwtVerify(token, key, { issuer: "teleportal", audience: "teleportal", algorithms: ["HS256"] }).then((r) => r.payload, (e) => e.message);
+        const text = new TextDecoder().decode(bytes);
+        if (typeof theirs === "string") {
+          assert.equal(ours.error, theirs, text);
+        } else {
+          valid++;
+          assert.equal(ours.valid, true, text);
+          assert.deepEqual(ours.payload, theirs, text);
+        }
+      }
+    });
+    assert.ok(valid >= 10);
+  });
+
   test("the same vectors pass under Bun (child process)", () => {
     const bun = fileURLToPath(new URL("../node_modules/.bin/bun", import.meta.url));
     const here = fileURLToPath(import.meta.url);
