@@ -115,7 +115,7 @@ async function eventually(fn, { timeout = 5000, what = "condition" } = {}) {
  * @param {() => Promise<{seed: string, builtin: string, stats(kind: "seed"|"builtin", room: string): Promise<any>,
  *   url(kind, query): string, stop(): Promise<void>}>} start
  */
-export function defineHostSuite(name, start, extra) {
+export function defineHostSuite(name, start, extra, { backpressure = true } = {}) {
   describe(name, () => {
     let host;
     before(async () => {
@@ -305,6 +305,41 @@ export function defineHostSuite(name, start, extra) {
       assert.equal(c.errors.length, 0);
       assert.equal(b.fatal, null);
       await Promise.all([a.close(), b.close(), c.close()]);
+    });
+
+    test("a client that stops reading is disconnected; the others keep up", { skip: !backpressure && "the runtime gives no backpressure signal" }, async () => {
+      const { YClient, until, Y } = await import("./yclient.mjs");
+      const { encodeMessage, encodeContentEncryptedPayload } = await import("teleportal/protocol");
+      const room = `slow-${Date.now()}`;
+      const url = async (user) => host.url("seed", { token: await mintToken({ userId: user, room }), room });
+      const slow = await YClient.open(await url("slow"), "doc");
+      const fast = await connect(await url("fast"));
+      const writer = await connect(await url("writer"));
+      fast.send(frames.syncStep1);
+      await fast.waitDecoded(isAckFor("9bc4b470bbcb99a6"), "fast joined");
+      await slow.synced;
+      slow.client.ws._socket.pause(); // stop reading: the server's queue for it grows
+
+      const source = new Y.Doc();
+      const updates = [];
+      source.on("updateV2", (u) => updates.push(u));
+      const chunk = "x".repeat(64 * 1024);
+      for (let i = 0; i < 200; i++) source.getText("t").insert(0, chunk);
+      const sent = updates.map((u) => encodeMessage({ type: "doc", document: "doc", encrypted: false,
+        payload: { type: "update", update: { version: 2, data: encodeContentEncryptedPayload({ structureUpdate: u, encryptedSidecars: [] }) } } }));
+      for (const f of sent) writer.send(f);
+      const last = toHex(sent.at(-1));
+      await fast.waitFor((f) => f.length === sent.at(-1).length && toHex(f) === last, { timeout: 20000, what: "the last update at the fast client" });
+      assert.equal(fast.received.filter((f) => f.length > 65536).length, sent.length, "fast client got every update");
+      const stats = await eventually(async () => {
+        const s = await host.stats("seed", room);
+        const id = s.connects.find((c) => c.context.userId === "slow")?.id;
+        return id && s.disconnects[id] === 1 ? s : null;
+      }, { timeout: 10000, what: "the slow client is disconnected" });
+      const fastId = stats.connects.find((c) => c.context.userId === "fast").id;
+      assert.equal(stats.disconnects[fastId], undefined);
+      slow.client.ws.terminate();
+      await Promise.all([fast.close(), writer.close()]);
     });
 
     extra?.(() => host);

@@ -35,4 +35,4 @@ defineHostSuite("Cloudflare Workers host (workerd, Durable Objects)", () => star
     assert.ok(restored.some((c) => c.context.userId === "sleeper" && c.context.custom.plan === "pro"));
     await Promise.all([a.close(), b.close()]);
   });
-});
+}, { backpressure: false });
