@@ -108,10 +108,10 @@ std::string opt(const Args& a, const char* name, std::string fallback) {
 }
 
 int run_mint(int argc, char** argv) {
-  Args a = parse(argc, argv,
-                 {"secret", "secret-hex", "user", "room", "access", "expires-in", "now", "issuer",
-                  "audience"},
-                 {});
+  Args a = parse(
+      argc, argv,
+      {"secret", "secret-hex", "user", "room", "access", "expires-in", "now", "issuer", "audience"},
+      {});
   if (!a.error.empty() || !a.positional.empty() || !a.opts.count("user") || !a.opts.count("room"))
     return usage(a.error.empty() ? kMintUsage : a.error.c_str());
   tp::token::MintOptions o;
@@ -125,9 +125,9 @@ int run_mint(int argc, char** argv) {
   // --access is any JSON; written compactly with its key order kept (like JSON.stringify).
   ordered_json access = ordered_json::parse(opt(a, "access", "[]"), nullptr, false);
   if (access.is_discarded()) return usage("--access is not valid JSON");
-  auto token = tp::token::mint_text(a.opts["user"], a.opts["room"],
-                                    access.dump(-1, ' ', false, json::error_handler_t::replace), o,
-                                    now);
+  auto token =
+      tp::token::mint_text(a.opts["user"], a.opts["room"],
+                           access.dump(-1, ' ', false, json::error_handler_t::replace), o, now);
   if (!token.ok()) {
     std::fprintf(stderr, "teleportal token mint: %s (%s)\n", token.error().message.c_str(),
                  token.error().code.c_str());
@@ -150,7 +150,8 @@ int run_verify(int argc, char** argv) {
   if (!read_number(a, "now", now)) return usage("--now takes a number of seconds");
   auto r = tp::token::verify(a.positional[0], o, now);
   if (!r.valid) {
-    std::printf("{\"valid\": false, \"error\": %s}\n", json(r.error).dump(-1, ' ', false, json::error_handler_t::replace).c_str());
+    std::printf("{\"valid\": false, \"error\": %s}\n",
+                json(r.error).dump(-1, ' ', false, json::error_handler_t::replace).c_str());
     return 1;
   }
   // Re-serialise the signed text compactly, keeping its key order.
@@ -187,7 +188,8 @@ int run_permission(int argc, char** argv) {
 
 tp::cli::Registrar token_cmd({"token", "mint or verify HS256 tokens (token mint|verify --help)",
                               &run_token});
-tp::cli::Registrar permission_cmd(
-    {"permission", "document permission check: --access JSON --doc NAME --perm P", &run_permission});
+tp::cli::Registrar permission_cmd({"permission",
+                                   "document permission check: --access JSON --doc NAME --perm P",
+                                   &run_permission});
 
 }  // namespace

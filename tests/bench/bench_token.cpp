@@ -47,7 +47,8 @@ int main() {
   tk::VerifyOptions text_only = vo;
   text_only.build_payload = false;
   tk::Verifier text_verifier(text_only);
-  double v_text = per_second([&](long n) { sink += text_verifier.verify(tokens[n & 63], now).valid; });
+  double v_text =
+      per_second([&](long n) { sink += text_verifier.verify(tokens[n & 63], now).valid; });
   double v_cold = per_second([&](long n) { sink += tk::verify(tokens[n & 63], vo, now).valid; });
   std::string bad = tokens[0];
   bad[bad.size() - 2] = bad[bad.size() - 2] == 'A' ? 'B' : 'A';

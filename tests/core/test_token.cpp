@@ -1,7 +1,6 @@
 // Token vectors (tests/vectors/tokens.json) through the native core, plus the rules that the
 // vectors reach only indirectly (base64url leniency, JSON text handling, malformed access).
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -88,26 +87,39 @@ json run_builder(std::string call) {
     std::vector<std::vector<std::string>> lists;
     p.ws();
     while (call[p.i] != ')') {
-      if (call[p.i] == '[') lists.push_back(p.list());
-      else strs.push_back(p.str());
+      if (call[p.i] == '[')
+        lists.push_back(p.list());
+      else
+        strs.push_back(p.str());
       p.ws();
       if (call[p.i] == ',') ++p.i;
       p.ws();
     }
     ++p.i;
-    if (name == "allow") b.allow(strs.at(0), lists.at(0));
-    else if (name == "deny") b.deny(strs.at(0));
-    else if (name == "denyDocument") b.deny_document(strs.at(0));
-    else if (name == "allowAll") lists.empty() ? b.allow_all() : b.allow_all(lists[0]);
-    else if (name == "readOnly") b.read_only(strs.at(0));
-    else if (name == "write") b.write(strs.at(0));
-    else if (name == "fullAccess") b.full_access(strs.at(0));
-    else if (name == "admin") b.admin(strs.at(0));
-    else if (name == "commentOnly") b.comment_only(strs.at(0));
-    else if (name == "suggestOnly") b.suggest_only(strs.at(0));
+    if (name == "allow")
+      b.allow(strs.at(0), lists.at(0));
+    else if (name == "deny")
+      b.deny(strs.at(0));
+    else if (name == "denyDocument")
+      b.deny_document(strs.at(0));
+    else if (name == "allowAll")
+      lists.empty() ? b.allow_all() : b.allow_all(lists[0]);
+    else if (name == "readOnly")
+      b.read_only(strs.at(0));
+    else if (name == "write")
+      b.write(strs.at(0));
+    else if (name == "fullAccess")
+      b.full_access(strs.at(0));
+    else if (name == "admin")
+      b.admin(strs.at(0));
+    else if (name == "commentOnly")
+      b.comment_only(strs.at(0));
+    else if (name == "suggestOnly")
+      b.suggest_only(strs.at(0));
     else if (name == "ownDocuments")
       lists.empty() ? b.own_documents(strs.at(0)) : b.own_documents(strs.at(0), lists[0]);
-    else FAIL("unknown builder method " << name);
+    else
+      FAIL("unknown builder method " << name);
   }
   return b.build();
 }
@@ -126,9 +138,9 @@ TEST_CASE("minted tokens are byte-identical to the reference", "[token]") {
     o.issuer = payload["iss"].get<std::string>();
     o.audience = payload["aud"].get<std::string>();
     double now = m["nowMs"].get<double>() / 1000.0;
-    auto token = tk::mint_text(payload["userId"].get<std::string>(),
-                               payload["room"].get<std::string>(),
-                               payload["documentAccess"].dump(), o, now);
+    auto token =
+        tk::mint_text(payload["userId"].get<std::string>(), payload["room"].get<std::string>(),
+                      payload["documentAccess"].dump(), o, now);
     REQUIRE(token.ok());
     CHECK(token.value() == m["token"].get<std::string>());
     const std::string& t = token.value();
@@ -400,45 +412,53 @@ TEST_CASE("payload JSON text is read the way TextDecoder + JSON.parse read it", 
                  kOpts, 1);
   CHECK(r.error == "JWT Claims Set must be a top-level JSON object");
   // Invalid UTF-8 inside a string becomes U+FFFD (maximal subparts).
-  r = tk::verify(sign(R"({"alg":"HS256"})",
-                      R"({"iss":"teleportal","aud":"teleportal","n":"a)"
-                      "\xF0\x9F\x98"
-                      "b\xED\xA0\x80"
-                      "c\xC0"
-                      R"("})"),
+  r = tk::verify(sign(R"({"alg":"HS256"})", R"({"iss":"teleportal","aud":"teleportal","n":"a)"
+                                            "\xF0\x9F\x98"
+                                            "b\xED\xA0\x80"
+                                            "c\xC0"
+                                            R"("})"),
                  kOpts, 1);
   REQUIRE(r.valid);
-  CHECK(r.payload["n"] == "a\xEF\xBF\xBD" "b\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD" "c\xEF\xBF\xBD");
+  CHECK(r.payload["n"] ==
+        "a\xEF\xBF\xBD"
+        "b\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
+        "c\xEF\xBF\xBD");
   // Escaped lone surrogates are valid JSON for JSON.parse; the JS side receives the raw text.
-  r = tk::verify(sign(R"({"alg":"HS256"})",
-                      R"({"iss":"teleportal","aud":"teleportal","n":"\ud800x\udc00"})"),
-                 kOpts, 1);
+  r = tk::verify(
+      sign(R"({"alg":"HS256"})", R"({"iss":"teleportal","aud":"teleportal","n":"\ud800x\udc00"})"),
+      kOpts, 1);
   REQUIRE(r.valid);
   CHECK(r.payload_text.find(R"(\ud800x\udc00)") != std::string::npos);
   CHECK(r.payload["n"] == "\xEF\xBF\xBDx\xEF\xBF\xBD");
-  r = tk::verify(sign(R"({"alg":"HS256"})",
-                      R"({"iss":"teleportal","aud":"teleportal","n":"\ud83d\ude00"})"),
-                 kOpts, 1);
+  r = tk::verify(
+      sign(R"({"alg":"HS256"})", R"({"iss":"teleportal","aud":"teleportal","n":"\ud83d\ude00"})"),
+      kOpts, 1);
   CHECK(r.payload["n"] == "\xF0\x9F\x98\x80");
   // Overflowing numbers are Infinity in JS: exp 1e400 never expires, -1e400 always has.
-  r = tk::verify(sign(R"({"alg":"HS256"})", R"({"iss":"teleportal","aud":"teleportal","exp":1e400})"),
-                 kOpts, 1e12);
+  r = tk::verify(
+      sign(R"({"alg":"HS256"})", R"({"iss":"teleportal","aud":"teleportal","exp":1e400})"), kOpts,
+      1e12);
   CHECK(r.valid);
-  r = tk::verify(sign(R"({"alg":"HS256"})", R"({"iss":"teleportal","aud":"teleportal","exp":-1E+400})"),
-                 kOpts, 1);
+  r = tk::verify(
+      sign(R"({"alg":"HS256"})", R"({"iss":"teleportal","aud":"teleportal","exp":-1E+400})"), kOpts,
+      1);
   CHECK(r.error == "\"exp\" claim timestamp check failed");
-  r = tk::verify(sign(R"({"alg":"HS256"})", R"({"iss":"teleportal","aud":"teleportal","x":01e400})"),
-                 kOpts, 1);
+  r = tk::verify(
+      sign(R"({"alg":"HS256"})", R"({"iss":"teleportal","aud":"teleportal","x":01e400})"), kOpts,
+      1);
   CHECK(r.code == tk::ErrorCode::claims_invalid);
   // Duplicate keys: last wins. Huge integers compare as doubles.
-  r = tk::verify(sign(R"({"alg":"HS256"})",
-                      R"({"iss":"x","iss":"teleportal","aud":"teleportal","exp":123456789012345678901234567890})"),
-                 kOpts, 1);
+  r = tk::verify(
+      sign(
+          R"({"alg":"HS256"})",
+          R"({"iss":"x","iss":"teleportal","aud":"teleportal","exp":123456789012345678901234567890})"),
+      kOpts, 1);
   CHECK(r.valid);
   // Arrays, strings and numbers are JSON but not claims sets.
   for (const char* p : {"[]", "\"x\"", "1", "true", "{} {}", "{\"a\":1,}", ""}) {
     INFO(p);
-    CHECK(tk::verify(sign(R"({"alg":"HS256"})", p), kOpts, 1).code == tk::ErrorCode::claims_invalid);
+    CHECK(tk::verify(sign(R"({"alg":"HS256"})", p), kOpts, 1).code ==
+          tk::ErrorCode::claims_invalid);
   }
 }
 
@@ -446,7 +466,8 @@ TEST_CASE("header rules: crit, b64, alg, non-ASCII payload, key", "[token]") {
   auto err = [](std::string_view header, std::string_view claims = kClaims) {
     return tk::verify(sign(header, claims), kOpts, 1).error;
   };
-  CHECK(err(R"({"alg":"HS256","crit":["b64"]})") == "Extension Header Parameter \"b64\" is missing");
+  CHECK(err(R"({"alg":"HS256","crit":["b64"]})") ==
+        "Extension Header Parameter \"b64\" is missing");
   CHECK(err(R"({"alg":"HS256","crit":["b64"],"b64":"no"})") ==
         "The \"b64\" (base64url-encode payload) Header Parameter must be a boolean");
   CHECK(err(R"({"alg":"HS256","crit":["b64"],"b64":true})").empty());
@@ -463,7 +484,8 @@ TEST_CASE("header rules: crit, b64, alg, non-ASCII payload, key", "[token]") {
   CHECK(err(R"({"alg":"HS512"})") == "\"alg\" (Algorithm) Header Parameter value not allowed");
 
   // b64:false (unencoded payload): the signature covers the raw segment, then JWTs refuse it.
-  std::string h = tk::base64url_encode(tp::ByteView(std::string_view(R"({"alg":"HS256","crit":["b64"],"b64":false})")));
+  std::string h = tk::base64url_encode(
+      tp::ByteView(std::string_view(R"({"alg":"HS256","crit":["b64"],"b64":false})")));
   std::string t = h + ".raw payload \xC3\xA9";
   crypto_auth_hmacsha256_state st;
   crypto_auth_hmacsha256_init(&st, kOpts.secret.data(), kOpts.secret.size());
@@ -529,11 +551,12 @@ TEST_CASE("verify never throws on arbitrary bytes", "[token]") {
 }
 
 TEST_CASE("malformed documentAccess entries match nothing and never throw", "[token][access]") {
-  json payload = {{"documentAccess",
-                   json::array({1, nullptr, "x", json{{"pattern", 5}, {"permissions", {"read"}}},
-                                json{{"pattern", "a"}}, json{{"pattern", "b"}, {"permissions", "read"}},
-                                json{{"pattern", "c"}, {"permissions", {1, "read", nullptr}}},
-                                json{{"permissions", {"admin"}}}})}};
+  json payload = {
+      {"documentAccess",
+       json::array({1, nullptr, "x", json{{"pattern", 5}, {"permissions", {"read"}}},
+                    json{{"pattern", "a"}}, json{{"pattern", "b"}, {"permissions", "read"}},
+                    json{{"pattern", "c"}, {"permissions", {1, "read", nullptr}}},
+                    json{{"permissions", {"admin"}}}})}};
   CHECK_FALSE(tk::has_document_permission(payload, "a", "read"));
   CHECK_FALSE(tk::has_document_permission(payload, "b", "read"));
   CHECK(tk::has_document_permission(payload, "c", "read"));

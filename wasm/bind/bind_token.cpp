@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "js_bytes.hpp"
 #include "tp/token/access.hpp"
 #include "tp/token/token.hpp"
-#include "js_bytes.hpp"
 
 namespace {
 
@@ -33,9 +33,9 @@ std::string encode(const tp::token::VerifyResult& r) {
 tp::Bytes bytes_of(const std::string& s) { return tp::Bytes(s.begin(), s.end()); }
 
 // A verifier per TokenManager, used in place to avoid embind's per-character string
-// conversions (they cost about as much as the HMAC for a 500-byte token): JS encodes the token with TextEncoder.encodeInto straight into buffer(), calls
-// verifyInPlace(length, now) and decodes the returned number of result bytes from the same
-// buffer with TextDecoder.
+// conversions (they cost about as much as the HMAC for a 500-byte token): JS encodes the token with
+// TextEncoder.encodeInto straight into buffer(), calls verifyInPlace(length, now) and decodes the
+// returned number of result bytes from the same buffer with TextDecoder.
 class TokenVerifier {
  public:
   TokenVerifier(const std::string& secret, const std::string& issuer, const std::string& audience)

@@ -66,8 +66,8 @@ bool matches_pattern(std::string_view pattern, std::string_view doc) {
   return p == pattern.size();
 }
 
-bool access_has_permission(const json& list, std::string_view document,
-                           std::string_view permission, const PermissionOptions& options) {
+bool access_has_permission(const json& list, std::string_view document, std::string_view permission,
+                           const PermissionOptions& options) {
   if (list.is_null() || list.is_discarded()) return options.allow_missing_document_access;
   if (!list.is_array()) return false;
   if (any_exclusion_matches(list, document)) return false;

@@ -67,10 +67,14 @@ int hex4(std::string_view s, std::size_t i) {
   for (std::size_t k = i; k < i + 4; ++k) {
     char c = s[k];
     v <<= 4;
-    if (c >= '0' && c <= '9') v |= c - '0';
-    else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-    else return -1;
+    if (c >= '0' && c <= '9')
+      v |= c - '0';
+    else if (c >= 'a' && c <= 'f')
+      v |= c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+      v |= c - 'A' + 10;
+    else
+      return -1;
   }
   return v;
 }
@@ -212,9 +216,9 @@ class Scanner {
  private:
   std::string_view s_, issuer_, audience_;
   std::size_t i_ = 0;
-  std::string stack_;      // '{' / '[' per open container
-  std::string scratch_;    // unescaped string contents when escapes are present
-  bool lone_ = false;      // the last unescaped string held a lone surrogate
+  std::string stack_;       // '{' / '[' per open container
+  std::string scratch_;     // unescaped string contents when escapes are present
+  bool lone_ = false;       // the last unescaped string held a lone surrogate
   bool aud_array_ = false;  // inside the top-level aud array
 
   void skip_ws() {

@@ -2,7 +2,6 @@
 // JSON.parse), so the C++ view of a token agrees with the reference on what is valid.
 #pragma once
 #include <nlohmann/json.hpp>
-
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,7 +28,7 @@ struct ClaimScan {
   enum class Kind : std::uint8_t { absent, string, number, array, other };
   struct Claim {
     Kind kind = Kind::absent;
-    double number = 0;    // Kind::number (overflow gives +-Infinity, like JS)
+    double number = 0;     // Kind::number (overflow gives +-Infinity, like JS)
     bool matches = false;  // string equal to the expected value, or array containing it
   };
   bool object = false;  // valid JSON whose top-level value is an object

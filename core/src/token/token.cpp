@@ -24,35 +24,59 @@ void ensure_sodium() {
 
 std::string_view message_of(ErrorCode c) {
   switch (c) {
-    case ErrorCode::none: return "";
-    case ErrorCode::not_a_string: return "Compact JWS must be a string or Uint8Array";
-    case ErrorCode::invalid_compact_jws: return "Invalid Compact JWS";
-    case ErrorCode::header_invalid: return "JWS Protected Header is invalid";
+    case ErrorCode::none:
+      return "";
+    case ErrorCode::not_a_string:
+      return "Compact JWS must be a string or Uint8Array";
+    case ErrorCode::invalid_compact_jws:
+      return "Invalid Compact JWS";
+    case ErrorCode::header_invalid:
+      return "JWS Protected Header is invalid";
     case ErrorCode::crit_invalid:
       return "\"crit\" (Critical) Header Parameter MUST be an array of non-empty strings when "
              "present";
-    case ErrorCode::crit_unrecognized: return "Extension Header Parameter is not recognized";
-    case ErrorCode::crit_missing: return "Extension Header Parameter is missing";
+    case ErrorCode::crit_unrecognized:
+      return "Extension Header Parameter is not recognized";
+    case ErrorCode::crit_missing:
+      return "Extension Header Parameter is missing";
     case ErrorCode::b64_invalid:
       return "The \"b64\" (base64url-encode payload) Header Parameter must be a boolean";
-    case ErrorCode::alg_invalid: return "JWS \"alg\" (Algorithm) Header Parameter missing or invalid";
-    case ErrorCode::alg_not_allowed: return "\"alg\" (Algorithm) Header Parameter value not allowed";
-    case ErrorCode::payload_not_ascii: return "non-ASCII string encountered in encode()";
-    case ErrorCode::signature_decode: return "Failed to base64url decode the signature";
-    case ErrorCode::key_empty: return "Zero-length key is not supported";
-    case ErrorCode::signature_invalid: return "signature verification failed";
-    case ErrorCode::payload_decode: return "Failed to base64url decode the payload";
-    case ErrorCode::unencoded_payload: return "JWTs MUST NOT use unencoded payload";
-    case ErrorCode::claims_invalid: return "JWT Claims Set must be a top-level JSON object";
-    case ErrorCode::iss_missing: return "missing required \"iss\" claim";
-    case ErrorCode::aud_missing: return "missing required \"aud\" claim";
-    case ErrorCode::iss_invalid: return "unexpected \"iss\" claim value";
-    case ErrorCode::aud_invalid: return "unexpected \"aud\" claim value";
-    case ErrorCode::iat_invalid: return "\"iat\" claim must be a number";
-    case ErrorCode::nbf_invalid: return "\"nbf\" claim must be a number";
-    case ErrorCode::nbf_in_future: return "\"nbf\" claim timestamp check failed";
-    case ErrorCode::exp_invalid: return "\"exp\" claim must be a number";
-    case ErrorCode::expired: return "\"exp\" claim timestamp check failed";
+    case ErrorCode::alg_invalid:
+      return "JWS \"alg\" (Algorithm) Header Parameter missing or invalid";
+    case ErrorCode::alg_not_allowed:
+      return "\"alg\" (Algorithm) Header Parameter value not allowed";
+    case ErrorCode::payload_not_ascii:
+      return "non-ASCII string encountered in encode()";
+    case ErrorCode::signature_decode:
+      return "Failed to base64url decode the signature";
+    case ErrorCode::key_empty:
+      return "Zero-length key is not supported";
+    case ErrorCode::signature_invalid:
+      return "signature verification failed";
+    case ErrorCode::payload_decode:
+      return "Failed to base64url decode the payload";
+    case ErrorCode::unencoded_payload:
+      return "JWTs MUST NOT use unencoded payload";
+    case ErrorCode::claims_invalid:
+      return "JWT Claims Set must be a top-level JSON object";
+    case ErrorCode::iss_missing:
+      return "missing required \"iss\" claim";
+    case ErrorCode::aud_missing:
+      return "missing required \"aud\" claim";
+    case ErrorCode::iss_invalid:
+      return "unexpected \"iss\" claim value";
+    case ErrorCode::aud_invalid:
+      return "unexpected \"aud\" claim value";
+    case ErrorCode::iat_invalid:
+      return "\"iat\" claim must be a number";
+    case ErrorCode::nbf_invalid:
+      return "\"nbf\" claim must be a number";
+    case ErrorCode::nbf_in_future:
+      return "\"nbf\" claim timestamp check failed";
+    case ErrorCode::exp_invalid:
+      return "\"exp\" claim must be a number";
+    case ErrorCode::expired:
+      return "\"exp\" claim timestamp check failed";
   }
   return "unknown error";
 }
@@ -98,8 +122,7 @@ VerifyResult check_claims(std::string payload_text, const VerifyOptions& o, doub
       !((c.aud.kind == Kind::string || c.aud.kind == Kind::array) && c.aud.matches))
     return fail(ErrorCode::aud_invalid);
   const double now = std::floor(now_seconds);
-  if (c.iat.kind != Kind::absent && c.iat.kind != Kind::number)
-    return fail(ErrorCode::iat_invalid);
+  if (c.iat.kind != Kind::absent && c.iat.kind != Kind::number) return fail(ErrorCode::iat_invalid);
   if (c.nbf.kind != Kind::absent) {
     if (c.nbf.kind != Kind::number) return fail(ErrorCode::nbf_invalid);
     if (c.nbf.number > now) return fail(ErrorCode::nbf_in_future);
@@ -227,32 +250,58 @@ VerifyResult verify_impl(std::string_view token, const VerifyOptions& o,
 
 std::string_view error_code_name(ErrorCode code) {
   switch (code) {
-    case ErrorCode::none: return "none";
-    case ErrorCode::not_a_string: return "not_a_string";
-    case ErrorCode::invalid_compact_jws: return "invalid_compact_jws";
-    case ErrorCode::header_invalid: return "header_invalid";
-    case ErrorCode::crit_invalid: return "crit_invalid";
-    case ErrorCode::crit_unrecognized: return "crit_unrecognized";
-    case ErrorCode::crit_missing: return "crit_missing";
-    case ErrorCode::b64_invalid: return "b64_invalid";
-    case ErrorCode::alg_invalid: return "alg_invalid";
-    case ErrorCode::alg_not_allowed: return "alg_not_allowed";
-    case ErrorCode::payload_not_ascii: return "payload_not_ascii";
-    case ErrorCode::signature_decode: return "signature_decode";
-    case ErrorCode::key_empty: return "key_empty";
-    case ErrorCode::signature_invalid: return "signature_invalid";
-    case ErrorCode::payload_decode: return "payload_decode";
-    case ErrorCode::unencoded_payload: return "unencoded_payload";
-    case ErrorCode::claims_invalid: return "claims_invalid";
-    case ErrorCode::iss_missing: return "iss_missing";
-    case ErrorCode::aud_missing: return "aud_missing";
-    case ErrorCode::iss_invalid: return "iss_invalid";
-    case ErrorCode::aud_invalid: return "aud_invalid";
-    case ErrorCode::iat_invalid: return "iat_invalid";
-    case ErrorCode::nbf_invalid: return "nbf_invalid";
-    case ErrorCode::nbf_in_future: return "nbf_in_future";
-    case ErrorCode::exp_invalid: return "exp_invalid";
-    case ErrorCode::expired: return "expired";
+    case ErrorCode::none:
+      return "none";
+    case ErrorCode::not_a_string:
+      return "not_a_string";
+    case ErrorCode::invalid_compact_jws:
+      return "invalid_compact_jws";
+    case ErrorCode::header_invalid:
+      return "header_invalid";
+    case ErrorCode::crit_invalid:
+      return "crit_invalid";
+    case ErrorCode::crit_unrecognized:
+      return "crit_unrecognized";
+    case ErrorCode::crit_missing:
+      return "crit_missing";
+    case ErrorCode::b64_invalid:
+      return "b64_invalid";
+    case ErrorCode::alg_invalid:
+      return "alg_invalid";
+    case ErrorCode::alg_not_allowed:
+      return "alg_not_allowed";
+    case ErrorCode::payload_not_ascii:
+      return "payload_not_ascii";
+    case ErrorCode::signature_decode:
+      return "signature_decode";
+    case ErrorCode::key_empty:
+      return "key_empty";
+    case ErrorCode::signature_invalid:
+      return "signature_invalid";
+    case ErrorCode::payload_decode:
+      return "payload_decode";
+    case ErrorCode::unencoded_payload:
+      return "unencoded_payload";
+    case ErrorCode::claims_invalid:
+      return "claims_invalid";
+    case ErrorCode::iss_missing:
+      return "iss_missing";
+    case ErrorCode::aud_missing:
+      return "aud_missing";
+    case ErrorCode::iss_invalid:
+      return "iss_invalid";
+    case ErrorCode::aud_invalid:
+      return "aud_invalid";
+    case ErrorCode::iat_invalid:
+      return "iat_invalid";
+    case ErrorCode::nbf_invalid:
+      return "nbf_invalid";
+    case ErrorCode::nbf_in_future:
+      return "nbf_in_future";
+    case ErrorCode::exp_invalid:
+      return "exp_invalid";
+    case ErrorCode::expired:
+      return "expired";
   }
   return "unknown";
 }
@@ -275,7 +324,8 @@ VerifyResult Verifier::verify(std::string_view token, double now_seconds) const 
 Result<std::string> mint_text(std::string_view user_id, std::string_view room,
                               std::string_view document_access_json, const MintOptions& o,
                               double now_seconds) {
-  if (o.secret.empty()) return make_error("key_empty", std::string(message_of(ErrorCode::key_empty)));
+  if (o.secret.empty())
+    return make_error("key_empty", std::string(message_of(ErrorCode::key_empty)));
   if (!json::accept(document_access_json))
     return make_error("invalid_document_access", "documentAccess must be valid JSON text");
   if (!std::isfinite(o.expires_in) || !std::isfinite(now_seconds))
@@ -320,7 +370,7 @@ Result<std::string> mint(std::string_view user_id, std::string_view room,
                          double now_seconds) {
   return mint_text(user_id, room,
                    document_access.dump(-1, ' ', false, json::error_handler_t::replace), options,
-              now_seconds);
+                   now_seconds);
 }
 
 bool is_token_expired(const nlohmann::json& payload, double now_seconds) {

@@ -12,7 +12,6 @@
 // they match nothing. Non-string items inside a permissions array are ignored.
 #pragma once
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <string_view>
 #include <vector>

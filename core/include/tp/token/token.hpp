@@ -4,10 +4,10 @@
 // (`now_seconds`, fractional allowed; it is floored like `Math.floor(Date.now() / 1000)`).
 // Errors are data: every failure has a stable snake_case code and jose's message text.
 #pragma once
-#include <nlohmann/json.hpp>
 #include <sodium.h>
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,28 +24,28 @@ enum class ErrorCode : std::uint8_t {
   not_a_string,         // Compact JWS must be a string or Uint8Array
   invalid_compact_jws,  // Invalid Compact JWS
   header_invalid,       // JWS Protected Header is invalid
-  crit_invalid,         // "crit" (Critical) Header Parameter MUST be an array of non-empty strings ...
-  crit_unrecognized,    // Extension Header Parameter "X" is not recognized
-  crit_missing,         // Extension Header Parameter "b64" is missing
-  b64_invalid,          // The "b64" (base64url-encode payload) Header Parameter must be a boolean
-  alg_invalid,          // JWS "alg" (Algorithm) Header Parameter missing or invalid
-  alg_not_allowed,      // "alg" (Algorithm) Header Parameter value not allowed
-  payload_not_ascii,    // non-ASCII string encountered in encode()
-  signature_decode,     // Failed to base64url decode the signature
-  key_empty,            // Zero-length key is not supported
-  signature_invalid,    // signature verification failed
-  payload_decode,       // Failed to base64url decode the payload
-  unencoded_payload,    // JWTs MUST NOT use unencoded payload
-  claims_invalid,       // JWT Claims Set must be a top-level JSON object
-  iss_missing,          // missing required "iss" claim
-  aud_missing,          // missing required "aud" claim
-  iss_invalid,          // unexpected "iss" claim value
-  aud_invalid,          // unexpected "aud" claim value
-  iat_invalid,          // "iat" claim must be a number
-  nbf_invalid,          // "nbf" claim must be a number
-  nbf_in_future,        // "nbf" claim timestamp check failed
-  exp_invalid,          // "exp" claim must be a number
-  expired,              // "exp" claim timestamp check failed
+  crit_invalid,  // "crit" (Critical) Header Parameter MUST be an array of non-empty strings ...
+  crit_unrecognized,  // Extension Header Parameter "X" is not recognized
+  crit_missing,       // Extension Header Parameter "b64" is missing
+  b64_invalid,        // The "b64" (base64url-encode payload) Header Parameter must be a boolean
+  alg_invalid,        // JWS "alg" (Algorithm) Header Parameter missing or invalid
+  alg_not_allowed,    // "alg" (Algorithm) Header Parameter value not allowed
+  payload_not_ascii,  // non-ASCII string encountered in encode()
+  signature_decode,   // Failed to base64url decode the signature
+  key_empty,          // Zero-length key is not supported
+  signature_invalid,  // signature verification failed
+  payload_decode,     // Failed to base64url decode the payload
+  unencoded_payload,  // JWTs MUST NOT use unencoded payload
+  claims_invalid,     // JWT Claims Set must be a top-level JSON object
+  iss_missing,        // missing required "iss" claim
+  aud_missing,        // missing required "aud" claim
+  iss_invalid,        // unexpected "iss" claim value
+  aud_invalid,        // unexpected "aud" claim value
+  iat_invalid,        // "iat" claim must be a number
+  nbf_invalid,        // "nbf" claim must be a number
+  nbf_in_future,      // "nbf" claim timestamp check failed
+  exp_invalid,        // "exp" claim must be a number
+  expired,            // "exp" claim timestamp check failed
 };
 
 // Stable snake_case name of a code ("expired", "signature_invalid", ...).
