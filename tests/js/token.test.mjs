@@ -466,4 +466,86 @@ if (process.env.TP_TOKEN_BUN === "1") {
     assert.deepEqual(s.corruptions.mismatches, []);
     assert.ok(s.expiry.deviations >= 1);
   });
+
+  test("the token vectors pass in workerd (miniflare, bundled like wrangler)", async () => {
+    const { build } = await import("esbuild");
+    const { Miniflare } = await import("miniflare");
+    const { mkdir, writeFile, copyFile } = await import("node:fs/promises");
+    const root = fileURLToPath(new URL("../../", import.meta.url));
+    const dir = `${root}build/token-workerd`;
+    await mkdir(dir, { recursive: true });
+    // The worker replays minted + verify vectors with a fixed Date.now and reports failures.
+    await writeFile(
+      `${dir}/entry.js`,
+      `import { createTokenManager, hasDocumentPermission } from "teleportal/token";
+import V from ${JSON.stringify(`${root}tests/vectors/tokens.json`)};
+const hex = (h) => new Uint8Array(h.match(/../g).map((x) => parseInt(x, 16)));
+const sec = (s) => (typeof s === "string" ? s : hex(s.$hex));
+export default {
+  async fetch() {
+    const realNow = Date.now;
+    const failures = [];
+    try {
+      for (const m of V.minted) {
+        const p = JSON.parse(m.payloadJson);
+        const tm = createTokenManager({ ...m.managerOptions, secret: sec(m.managerOptions.secret) });
+        Date.now = () => m.nowMs;
+        const t = await tm.generateToken(p.userId, p.room, p.documentAccess, { expiresIn: p.exp - p.iat, issuer: p.iss, audience: p.aud });
+        if (t !== m.token) failures.push(m.name);
+      }
+      for (const c of V.verify) {
+        const tm = createTokenManager({ secret: sec(c.secret), issuer: c.options.issuer, audience: c.options.audience });
+        Date.now = () => c.nowSeconds * 1000;
+        const r = await tm.verifyToken(c.token);
+        const ok = r.valid === c.expect.valid && (c.expect.valid ? JSON.stringify(r.payload) === JSON.stringify(c.expect.payload) : r.error === c.expect.error);
+        if (!ok) failures.push(c.name);
+      }
+      for (const c of V.permissions) {
+        if (c.documentAccess === null) continue;
+        if (hasDocumentPermission({ documentAccess: c.documentAccess }, c.documentName, c.permission) !== c.expect.hasDocumentPermission) failures.push(c.documentName);
+      }
+    } finally {
+      Date.now = realNow;
+    }
+    return Response.json({ minted: V.minted.length, verify: V.verify.length, failures });
+  },
+};
+`,
+    );
+    await build({
+      entryPoints: [`${dir}/entry.js`],
+      bundle: true,
+      format: "esm",
+      platform: "neutral",
+      conditions: ["workerd", "worker", "browser"],
+      mainFields: ["module", "main"],
+      nodePaths: [`${root}tests/node_modules`],
+      outfile: `${dir}/worker.js`,
+      logLevel: "error",
+      plugins: [{
+        name: "wasm-module",
+        setup(b) {
+          b.onResolve({ filter: /\.wasm$/ }, () => ({ path: "./teleportal_core.wasm", external: true }));
+        },
+      }],
+    });
+    await copyFile(`${root}wasm/dist/teleportal_core.wasm`, `${dir}/teleportal_core.wasm`);
+    const mf = new Miniflare({
+      modulesRoot: dir,
+      modules: [
+        { type: "ESModule", path: `${dir}/worker.js` },
+        { type: "CompiledWasm", path: `${dir}/teleportal_core.wasm` },
+      ],
+      compatibilityDate: "2026-04-01",
+    });
+    try {
+      const res = await mf.dispatchFetch("http://localhost/");
+      const body = await res.json();
+      assert.deepEqual(body.failures, []);
+      assert.equal(body.verify, V.verify.length);
+      assert.ok(body.minted >= 8);
+    } finally {
+      await mf.dispose();
+    }
+  });
 }
