@@ -355,9 +355,12 @@ struct IntDiffOptRleEnc {
       s = v;
     }
   }
+  bool overflow = false;  // |2 * diff| beyond 2^53: yjs would write a value no decoder reads
   void flush() {
     if (count > 0) {
-      o.vi_signed(diff * 2 + (count == 1 ? 0 : 1));
+      std::int64_t enc = diff * 2 + (count == 1 ? 0 : 1);
+      if (enc > static_cast<std::int64_t>(kMaxSafe) || enc < -static_cast<std::int64_t>(kMaxSafe)) overflow = true;
+      o.vi_signed(enc);
       if (count > 1) o.vu(count - 2);
     }
   }
@@ -527,6 +530,8 @@ struct EncV2 {
     col(o, type_ref_col.finish());
     col(o, len_col.finish());
     o.raw(rest.b.data(), rest.size());
+    if (key_clock.overflow || left_clock.overflow || right_clock.overflow)
+      cx->st.fail(Code::unencodable_value, "clock difference too large for a V2 column");
     return std::move(o.b);
   }
 };

@@ -532,7 +532,9 @@ Result<Bytes> diff_impl(ByteView update, ByteView sv_bytes) {
   d.finish();
   if (cx.st.ok()) write_ds(e, ds);
   if (!cx.st.ok()) return cx.st.to_error("update");
-  return e.finish();
+  Bytes out = e.finish();
+  if (!cx.st.ok()) return cx.st.to_error("update");
+  return out;
 }
 
 template <class D, class E>
@@ -553,7 +555,9 @@ Result<Bytes> convert_impl(ByteView update) {
   d.finish();
   if (cx.st.ok()) write_ds(e, ds);
   if (!cx.st.ok()) return cx.st.to_error("update");
-  return e.finish();
+  Bytes out = e.finish();
+  if (!cx.st.ok()) return cx.st.to_error("update");
+  return out;
 }
 
 // sliceStruct: the right part of `s` from `diff` on (content.splice semantics).
@@ -724,7 +728,9 @@ Result<Bytes> merge_impl(const std::vector<ByteView>& updates) {
   merge_ds(all, merged);
   write_ds(e, merged);
   if (!cx.st.ok()) return cx.st.to_error("update");
-  return e.finish();
+  Bytes out = e.finish();
+  if (!cx.st.ok()) return cx.st.to_error("update");
+  return out;
 }
 
 }  // namespace
