@@ -1,6 +1,6 @@
 // teleportal/cloudflare
-import type { WebsocketHandlersOptions } from "./websocket-server";
-import type { Server, ServerOptions } from "./server";
+import type { WebsocketHandlersOptions } from "./websocket-server.js";
+import type { Server, ServerOptions } from "./server.js";
 
 /** Sends an upgrade to its room's Durable Object (room from ?room=, else the URL path). */
 export declare function routeToRoom(

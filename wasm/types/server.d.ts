@@ -1,5 +1,5 @@
 // teleportal/server
-import type { ConnectionContext } from "./websocket-server";
+import type { ConnectionContext } from "./websocket-server.js";
 
 export interface ServerOptions {
   /** "token": each message is checked against the context's documentAccess (a verified token

@@ -1,5 +1,5 @@
 // teleportal/websocket-server
-import type { TokenManager } from "./token";
+import type { TokenManager } from "./token.js";
 
 /** Any JSON-like object; it reaches onConnect and the Server unchanged. */
 export interface ConnectionContext {
@@ -66,7 +66,7 @@ export declare function getWebsocketHandlers<Context = ConnectionContext>(
 ): WebsocketHandlers;
 
 export declare function tokenAuthenticatedWebsocketHandler<Context = ConnectionContext>(options: {
-  server: import("./server").Server;
+  server: import("./server.js").Server;
   tokenManager: TokenManager;
   hooks?: Partial<WebsocketHandlersOptions<Context>>;
 }): WebsocketHandlers;

@@ -1,0 +1,26 @@
+// The documentation's Node example (with the upgrade event on the http server).
+import { createServer } from "http";
+import { getWebsocketHandlers } from "teleportal/websocket-server";
+import { Server } from "teleportal/server";
+import { decodeMessage } from "teleportal/protocol";
+import { mergeUpdatesV2 } from "teleportal/updates";
+
+const server = new Server();
+const handlers = getWebsocketHandlers({
+  onConnect: async ({ transport, context, id }) => {
+    await server.createClient(transport, context, id);
+  },
+  onDisconnect: async (id) => {
+    await server.disconnectClient(id);
+  },
+});
+
+const httpServer = createServer();
+httpServer.on("upgrade", (request, socket, head) => {
+  handlers.upgrade(request, socket, head);
+});
+httpServer.listen(3000);
+
+const m = decodeMessage(new Uint8Array([0x59, 0x4a, 0x53, 0x70, 0x69, 0x6e, 0x67]));
+const merged: Uint8Array = mergeUpdatesV2([new Uint8Array(13)]);
+console.log(m.type, merged.length);
