@@ -48,12 +48,13 @@ function concat(parts) {
 }
 
 function secretOf(options) {
-  const tm = options.tokenManager;
+  const fromManager = options.tokenManager?.[Symbol.for("teleportal.token.verifyOptions")];
+  if (options.tokenManager && !fromManager) throw new TypeError("tokenManager must come from createTokenManager");
   const env = globalThis.process?.env ?? {};
-  return {
-    secret: tm?.secret ?? options.secret ?? env.TELEPORTAL_SECRET ?? null,
-    issuer: tm?.issuer ?? options.issuer ?? "teleportal",
-    audience: tm?.audience ?? options.audience ?? "teleportal",
+  return fromManager ?? {
+    secret: options.secret ?? (env.TELEPORTAL_SECRET || null),
+    issuer: options.issuer ?? "teleportal",
+    audience: options.audience ?? "teleportal",
   };
 }
 

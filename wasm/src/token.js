@@ -70,6 +70,10 @@ export class TokenManager {
     this.#issuer = String(options.issuer ?? "teleportal");
     this.#audience = String(options.audience ?? "teleportal");
     this.#allowMissing = options.allowMissingDocumentAccess === true;
+    // Lets getWebsocketHandlers({ tokenManager }) run the built-in upgrade check in one core call.
+    Object.defineProperty(this, Symbol.for("teleportal.token.verifyOptions"), {
+      value: Object.freeze({ secret: this.#secret, issuer: this.#issuer, audience: this.#audience }),
+    });
   }
 
   #getVerifier() {

@@ -1,0 +1,94 @@
+// getWebsocketHandlers / tokenAuthenticatedWebsocketHandler / Server in one Node process with
+// real http + ws sockets: options paths the host suite does not cover.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { getWebsocketHandlers, tokenAuthenticatedWebsocketHandler } from "teleportal/websocket-server";
+import { Server } from "teleportal/server";
+import { createTokenManager } from "teleportal/token";
+import { connect, frames, toHex } from "../hosts/suite.mjs";
+
+async function listen(handlers) {
+  const http = createServer();
+  http.on("upgrade", (req, socket, head) => handlers.upgrade(req, socket, head));
+  await new Promise((r) => http.listen(0, "127.0.0.1", r));
+  return { url: (q) => `ws://127.0.0.1:${http.address().port}/?${new URLSearchParams(q)}`, close: () => http.close() };
+}
+
+test("tokenAuthenticatedWebsocketHandler: claims win over hook context; the server relays", async () => {
+  const tokenManager = createTokenManager({ secret: "tah-secret" });
+  const server = new Server({ tokenManager });
+  const seen = [];
+  const handlers = tokenAuthenticatedWebsocketHandler({
+    server,
+    tokenManager,
+    hooks: {
+      onUpgrade: async () => ({ context: { extra: "from-hook", userId: "hook-loses" }, headers: { "x-extra": "1" } }),
+      onConnect: async ({ context, id }) => seen.push({ id, context }),
+    },
+  });
+  const srv = await listen(handlers);
+  const access = [{ pattern: "*", permissions: ["read", "write"] }];
+  const a = await connect(srv.url({ token: await tokenManager.generateToken("alice", "r1", access) }));
+  const b = await connect(srv.url({ token: await tokenManager.generateToken("bob", "r1", access) }));
+  assert.equal(a.headers["x-extra"], "1");
+  assert.equal(seen[0].context.userId, "alice");
+  assert.equal(seen[0].context.extra, "from-hook");
+  assert.deepEqual(server.getClient(seen[0].id).context, seen[0].context);
+  for (const c of [a, b]) {
+    c.send(frames.syncStep1);
+    await c.waitDecoded((m) => m.type === "ack");
+  }
+  a.send(frames.update);
+  await b.waitFor((f) => toHex(f) === toHex(frames.update), { what: "relay" });
+  const refused = await connect(srv.url({ token: await createTokenManager({ secret: "other" }).generateToken("x", "r1", access) })).then(() => null, (e) => e);
+  assert.equal(refused.status, 401);
+  await Promise.all([a.close(), b.close()]);
+  srv.close();
+});
+
+test("getWebsocketHandlers({ tokenManager }): the built-in check uses the manager's secret; read-only is enforced", async () => {
+  const tokenManager = createTokenManager({ secret: "manager-secret" });
+  const server = new Server({ permissions: "token" });
+  const handlers = getWebsocketHandlers({
+    tokenManager,
+    onConnect: ({ transport, context, id }) => server.createClient(transport, context, id),
+    onDisconnect: (id) => server.disconnectClient(id),
+  });
+  const srv = await listen(handlers);
+  const reader = await connect(srv.url({ token: await tokenManager.generateToken("r", "room", [{ pattern: "doc", permissions: ["read"] }]) }));
+  reader.send(frames.update);
+  const denied = await reader.waitDecoded((m) => m.payload.type === "auth-message", "denial");
+  assert.equal(denied.payload.reason, "Insufficient permissions to access document doc");
+  await reader.close();
+  srv.close();
+});
+
+test("a throwing onDisconnect never skips the server's cleanup", async () => {
+  const server = new Server();
+  const handlers = getWebsocketHandlers({
+    onUpgrade: () => ({ context: { userId: "u" } }),
+    onConnect: ({ transport, context, id }) => server.createClient(transport, context, id),
+    onDisconnect: () => {
+      throw new Error("hook failure");
+    },
+    logger: () => {},
+  });
+  const srv = await listen(handlers);
+  const c = await connect(srv.url({}));
+  assert.equal(server.clientCount, 1);
+  await c.close();
+  for (let i = 0; i < 50 && server.clientCount > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(server.clientCount, 0);
+  srv.close();
+});
+
+test("Server.createClient rejects bad arguments clearly", async () => {
+  const server = new Server();
+  await assert.rejects(server.createClient({}, {}, "x"), /transport must have send/);
+  const t = { send() {}, onMessage: () => () => {} };
+  await assert.rejects(server.createClient(t, {}, ""), /client id/);
+  await assert.rejects(server.createClient(t, { big: 1n }, "y"), /JSON-serialisable/);
+  await server.createClient(t, {}, "z");
+  await assert.rejects(server.createClient(t, {}, "z"), /already exists/);
+});
