@@ -342,6 +342,31 @@ export function defineHostSuite(name, start, extra, { backpressure = true } = {}
       await Promise.all([fast.close(), writer.close()]);
     });
 
+    test("hostile clients never take the server down", async () => {
+      const net = await import("node:net");
+      const [hostname, port] = new URL(host.url("seed", {}).replace("ws:", "http:")).host.split(":");
+      const raw = (text) => new Promise((resolve) => {
+        const s = net.connect(Number(port), hostname, () => s.end(text));
+        s.on("error", () => resolve());
+        s.on("close", () => resolve());
+        s.resume();
+      });
+      const token = await mintToken({ userId: "hostile" });
+      const path = host.url("seed", { token, room: "room-1" }).replace(/^ws:\/\/[^/]+/, "");
+      await raw(`GET ${path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`); // no key
+      await raw(`GET ${path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n`); // cut mid-request
+      await raw("\x00\xff garbage \r\n\r\n");
+      // A client that vanishes right after the handshake, mid-frame.
+      const c = await open("seed", { token });
+      c.ws._socket.write(Buffer.from([0x82, 0x7e, 0xff]));
+      c.ws._socket.destroy();
+      // The server still serves a normal client.
+      const ok = await open("seed", { token });
+      ok.send(frames.syncStep1);
+      await ok.waitDecoded(isAckFor("9bc4b470bbcb99a6"), "served after hostile clients");
+      await ok.close();
+    });
+
     extra?.(() => host);
   });
 }

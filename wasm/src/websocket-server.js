@@ -21,14 +21,22 @@ export function getWebsocketHandlers(options) {
      * Node: upgrade(request, socket, head) -> Promise<void>
      */
     async upgrade(request, serverOrSocket, head) {
-      if (serverOrSocket && typeof serverOrSocket.upgrade === "function") {
-        return bun.upgrade(request, serverOrSocket);
+      const isBun = serverOrSocket && typeof serverOrSocket.upgrade === "function";
+      const isNode = !isBun && serverOrSocket && typeof serverOrSocket.write === "function";
+      if (!isBun && !isNode) {
+        throw new TypeError("upgrade(request, server) for Bun or upgrade(request, socket, head) for Node");
       }
-      if (serverOrSocket && typeof serverOrSocket.write === "function") {
+      // Never rejects: the docs call upgrade() without awaiting it, and an unhandled rejection
+      // would take the process down.
+      try {
+        if (isBun) return await bun.upgrade(request, serverOrSocket);
         node ??= loadNode(hub, options);
-        return (await node).upgrade(request, serverOrSocket, head);
+        return await (await node).upgrade(request, serverOrSocket, head);
+      } catch (err) {
+        hub.log("error", "websocket_upgrade_failed", { error: err instanceof Error ? err.message : String(err) });
+        if (isBun) return new Response("Internal Server Error", { status: 500 });
+        serverOrSocket.destroy?.();
       }
-      throw new TypeError("upgrade(request, server) for Bun or upgrade(request, socket, head) for Node");
     },
     /** Closes every connection; onDisconnect runs for each. */
     shutdown: (code, reason) => hub.shutdown(code, reason),
