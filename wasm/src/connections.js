@@ -4,6 +4,7 @@
 // where send returns bytes sent (> 0), -1 when queued under backpressure, 0 when dropped.
 // Frame validation, authentication and routing decisions are made by the C++ core.
 import { core } from "./core.js";
+import { createTokenManager } from "./token.js";
 
 const encoder = new TextEncoder();
 
@@ -47,15 +48,19 @@ function concat(parts) {
   return out;
 }
 
-function secretOf(options) {
-  const fromManager = options.tokenManager?.[Symbol.for("teleportal.token.verifyOptions")];
-  if (options.tokenManager && !fromManager) throw new TypeError("tokenManager must come from createTokenManager");
-  const env = globalThis.process?.env ?? {};
-  return fromManager ?? {
-    secret: options.secret ?? (env.TELEPORTAL_SECRET || null),
-    issuer: options.issuer ?? "teleportal",
-    audience: options.audience ?? "teleportal",
-  };
+const kAuthenticateUpgrade = Symbol.for("teleportal.token.authenticateUpgrade");
+
+/** The token manager of the built-in upgrade check: the given one, or one for `secret`. */
+function upgradeTokens(options) {
+  if (options.tokenManager) {
+    if (typeof options.tokenManager[kAuthenticateUpgrade] !== "function") {
+      throw new TypeError("tokenManager must come from createTokenManager (teleportal/token)");
+    }
+    return options.tokenManager;
+  }
+  const secret = options.secret ?? (globalThis.process?.env?.TELEPORTAL_SECRET || null);
+  if (secret == null) return null;
+  return createTokenManager({ secret, issuer: options.issuer, audience: options.audience });
 }
 
 /**
@@ -138,6 +143,7 @@ export class Hub {
     this.options = options;
     this.log = options.logger ?? defaultLogger;
     this.maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED;
+    this.tokens = options.onUpgrade ? null : upgradeTokens(options);
     /** @type {Map<string, {peer: any, transport: Transport, connected: boolean, ended: boolean}>} */
     this.connections = new Map();
   }
@@ -181,16 +187,11 @@ export class Hub {
 
   // Built-in check: the core extracts the token (?token= or Authorization: Bearer) and verifies it.
   #verifyUpgradeToken(request) {
-    const { secret, issuer, audience } = secretOf(this.options);
-    const verdict = core.authenticateUpgrade(
-      request.url,
-      request.headers.get("authorization") ?? "",
-      typeof secret === "string" ? encoder.encode(secret) : (secret ?? new Uint8Array(0)),
-      secret != null,
-      issuer,
-      audience,
-      Date.now() / 1000,
-    );
+    const url = request.url;
+    const authorization = request.headers.get("authorization") ?? "";
+    const verdict = this.tokens
+      ? this.tokens[kAuthenticateUpgrade](url, authorization)
+      : core.authenticateUpgrade(url, authorization, new Uint8Array(0), false, "", "", 0);
     if (!verdict.ok) {
       this.log("info", "websocket_upgrade", { status_code: verdict.status, outcome: "rejected", error: verdict.error });
       return new Response(verdict.body, {

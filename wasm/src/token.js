@@ -70,10 +70,15 @@ export class TokenManager {
     this.#issuer = String(options.issuer ?? "teleportal");
     this.#audience = String(options.audience ?? "teleportal");
     this.#allowMissing = options.allowMissingDocumentAccess === true;
-    // Lets getWebsocketHandlers({ tokenManager }) run the built-in upgrade check in one core call.
-    Object.defineProperty(this, Symbol.for("teleportal.token.verifyOptions"), {
-      value: Object.freeze({ secret: this.#secret, issuer: this.#issuer, audience: this.#audience }),
-    });
+  }
+
+  /**
+   * Internal to this package (getWebsocketHandlers' built-in check): extracts the token of an
+   * upgrade request (?token= or Authorization: Bearer) and verifies it in one core call. The secret
+   * never leaves the manager.
+   */
+  [Symbol.for("teleportal.token.authenticateUpgrade")](url, authorization) {
+    return core.authenticateUpgrade(url, authorization, this.#secret, true, this.#issuer, this.#audience, nowSeconds());
   }
 
   #getVerifier() {
