@@ -219,3 +219,36 @@ TEST_CASE("presence: announce builds the roster, disconnect sends leave to the o
   CHECK(out[0].to == a);
   CHECK(out[0].msg.get<protocol::PresenceLeave>()->client.awareness_id == 9);
 }
+
+TEST_CASE("presence roster order follows clients, then ids; an id moves to its new announcer", "[server]") {
+  server::Server srv;
+  json ctx = {{"room", "r"}};
+  auto a = srv.open("A", ctx);
+  auto b = srv.open("B", ctx);
+  auto c = srv.open("C", ctx);
+  auto announce = [](std::uint64_t id) {
+    protocol::Message m;
+    m.document = "doc";
+    m.payload = protocol::PresenceAnnounce{id};
+    return protocol::encode_message(m);
+  };
+  srv.message(a, announce(1));
+  srv.message(b, announce(2));
+  srv.message(a, announce(3));
+  auto roster_of = [&](const server::Outputs& outs, server::ClientHandle to) {
+    std::vector<std::pair<std::string, std::uint64_t>> v;
+    for (const auto& f : frames(outs)) {
+      if (const auto* j = f.msg.get<protocol::PresenceJoin>(); j && f.to == to) {
+        v.emplace_back(j->client.client_id, j->client.awareness_id);
+      }
+    }
+    return v;
+  };
+  using R = std::vector<std::pair<std::string, std::uint64_t>>;
+  CHECK(roster_of(srv.message(c, announce(9)), c) == R{{"A", 1}, {"A", 3}, {"B", 2}, {"C", 9}});
+  // C takes over id 2 from B: B no longer holds anything, so only A (and C's roster) hear of it.
+  auto outs = srv.message(c, announce(2));
+  CHECK(roster_of(outs, c) == R{{"A", 1}, {"A", 3}, {"C", 9}, {"C", 2}});
+  CHECK(roster_of(outs, a) == R{{"C", 2}});
+  CHECK(roster_of(outs, b).empty());
+}

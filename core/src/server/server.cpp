@@ -16,6 +16,58 @@ struct PresenceEntry {
   std::uint64_t awareness_id;
 };
 
+// The awareness ids each client announced, as the reference's Map<client, Map<id, ...>>: clients in
+// first-announce order, ids in announce order (re-announcing keeps a position).
+struct Roster {
+  std::vector<std::pair<ClientHandle, std::vector<std::uint64_t>>> by_client;
+
+  std::vector<std::uint64_t>* ids_of(ClientHandle c) {
+    for (auto& [client, ids] : by_client) {
+      if (client == c) return &ids;
+    }
+    return nullptr;
+  }
+  bool holds_any(ClientHandle c) {
+    auto* ids = ids_of(c);
+    return ids && !ids->empty();
+  }
+  // Moves `id` to `c` (silently taking it from whoever held it).
+  void announce(ClientHandle c, std::uint64_t id) {
+    for (auto& [client, ids] : by_client) {
+      if (client != c) ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end());
+    }
+    auto* mine = ids_of(c);
+    if (!mine) mine = &by_client.emplace_back(c, std::vector<std::uint64_t>{}).second;
+    if (std::find(mine->begin(), mine->end(), id) == mine->end()) mine->push_back(id);
+  }
+  bool unannounce(ClientHandle c, std::uint64_t id) {
+    auto* ids = ids_of(c);
+    if (!ids) return false;
+    auto it = std::find(ids->begin(), ids->end(), id);
+    if (it == ids->end()) return false;
+    ids->erase(it);
+    return true;
+  }
+  std::vector<PresenceEntry> entries() const {
+    std::vector<PresenceEntry> out;
+    for (const auto& [client, ids] : by_client) {
+      for (auto id : ids) out.push_back({client, id});
+    }
+    return out;
+  }
+  std::vector<std::uint64_t> remove_client(ClientHandle c) {
+    std::vector<std::uint64_t> gone;
+    for (auto it = by_client.begin(); it != by_client.end(); ++it) {
+      if (it->first == c) {
+        gone = std::move(it->second);
+        by_client.erase(it);
+        break;
+      }
+    }
+    return gone;
+  }
+};
+
 struct DocumentSession {
   std::string key;
   std::string document;  // bare name, as clients see it
@@ -26,7 +78,7 @@ struct DocumentSession {
     bool can_read;
   };
   std::vector<Member> members;         // join order
-  std::vector<PresenceEntry> roster;   // announce order
+  Roster roster;
   std::vector<Bytes> pending;          // V2 structure updates not merged yet
   std::vector<Bytes> sidecars;         // encrypted documents: opaque sidecars, in arrival order
 
@@ -381,22 +433,16 @@ void Server::on_presence(Context& cx, DocumentSession& s, const Message& m) {
   };
 
   if (const auto* announce = m.get<protocol::PresenceAnnounce>()) {
-    // The id moves to the sender if another client held it.
-    auto& roster = s.roster;
-    roster.erase(std::remove_if(roster.begin(), roster.end(),
-                                [&](const PresenceEntry& e) { return e.awareness_id == announce->awareness_id; }),
-                 roster.end());
     PresenceEntry mine{cx.sender, announce->awareness_id};
-    // Peers that announced before learn about the newcomer.
+    s.roster.announce(cx.sender, announce->awareness_id);
+    // Peers that hold an announced id learn about the newcomer; the sender gets the whole roster.
     SendOutput to_peers;
     for (const auto& member : s.members) {
-      if (member.client == cx.sender || !member.can_read) continue;
-      bool announced = std::any_of(roster.begin(), roster.end(),
-                                   [&](const PresenceEntry& e) { return e.client == member.client; });
-      if (announced) to_peers.to.push_back(member.client);
+      if (member.client != cx.sender && member.can_read && s.roster.holds_any(member.client)) {
+        to_peers.to.push_back(member.client);
+      }
     }
-    roster.push_back(mine);
-    for (const auto& e : roster) cx.out.push_back(SendOutput{{cx.sender}, entry_message(e, true)});
+    for (const auto& e : s.roster.entries()) cx.out.push_back(SendOutput{{cx.sender}, entry_message(e, true)});
     if (!to_peers.to.empty()) {
       to_peers.frame = entry_message(mine, true);
       cx.out.push_back(std::move(to_peers));
@@ -404,17 +450,12 @@ void Server::on_presence(Context& cx, DocumentSession& s, const Message& m) {
     return;
   }
   if (const auto* unannounce = m.get<protocol::PresenceUnannounce>()) {
-    auto it = std::find_if(s.roster.begin(), s.roster.end(), [&](const PresenceEntry& e) {
-      return e.client == cx.sender && e.awareness_id == unannounce->awareness_id;
-    });
-    if (it == s.roster.end()) return;
-    PresenceEntry gone = *it;
-    s.roster.erase(it);
+    if (!s.roster.unannounce(cx.sender, unannounce->awareness_id)) return;
     SendOutput leave_out;
     for (const auto& member : s.members) {
       if (member.can_read) leave_out.to.push_back(member.client);
     }
-    leave_out.frame = entry_message(gone, false);
+    leave_out.frame = entry_message({cx.sender, unannounce->awareness_id}, false);
     cx.out.push_back(std::move(leave_out));
   }
   // join / leave / heartbeat from clients are server-to-client messages: ignored.
@@ -443,27 +484,20 @@ void Server::leave(Outputs& out, ClientHandle c, DocumentSession& s) {
   s.members.erase(std::remove_if(s.members.begin(), s.members.end(),
                                  [&](const DocumentSession::Member& m) { return m.client == c; }),
                   s.members.end());
-  std::vector<PresenceEntry> gone;
-  auto keep = std::stable_partition(s.roster.begin(), s.roster.end(),
-                                    [&](const PresenceEntry& e) { return e.client != c; });
-  gone.assign(keep, s.roster.end());
-  if (gone.empty()) {
-    return;
-  }
+  std::vector<std::uint64_t> gone = s.roster.remove_client(c);
   std::vector<ClientHandle> readers;
   for (const auto& m : s.members) {
     if (m.can_read) readers.push_back(m.client);
   }
+  if (gone.empty() || readers.empty()) return;
   const Client& owner = *clients_.at(c);
-  for (const auto& e : gone) {
-    if (readers.empty()) break;
+  for (auto id : gone) {
     Message msg;
     msg.document = s.document;
     msg.payload = protocol::PresenceLeave{
-        protocol::PresenceClient{e.awareness_id, owner.id, owner.user_id, lib0::Any::object()}};
+        protocol::PresenceClient{id, owner.id, owner.user_id, lib0::Any::object()}};
     out.push_back(SendOutput{readers, protocol::encode_message(msg)});
   }
-  s.roster.erase(keep, s.roster.end());
 }
 
 Outputs Server::close(ClientHandle handle) {
