@@ -78,3 +78,72 @@ function closeQuietly(ws, code, reason) {
     // already closed
   }
 }
+
+// ---- durable document storage --------------------------------------------------------------------
+// Keys: `doc:<key>:<seq>:<part>` hold the entries the core asked to store (envelopes, split into
+// 1 MiB parts: SQLite-backed objects cap a value at 2 MiB), `meta:<key>` the bare document name.
+// Writes are issued without awaiting in between, so workerd commits each call atomically and in order.
+const PART_BYTES = 1 << 20;
+const pad = (n) => String(n).padStart(12, "0");
+
+/** @param {DurableObjectStorage} storage */
+export function createDurableObjectStorage(storage) {
+  const known = new Map(); // key -> { next: seq, keys: string[] }
+
+  function write(key, document, envelope, replace) {
+    const k = encodeURIComponent(key);
+    const entry = known.get(key) ?? { next: 0, keys: [] };
+    if (replace && entry.keys.length > 0) {
+      for (let i = 0; i < entry.keys.length; i += 128) storage.delete(entry.keys.slice(i, i + 128));
+      entry.keys = [];
+    }
+    const seq = entry.next++;
+    const values = { [`meta:${k}`]: document };
+    const parts = Math.max(1, Math.ceil(envelope.length / PART_BYTES));
+    for (let p = 0; p < parts; p++) {
+      const name = `doc:${k}:${pad(seq)}:${pad(p)}`;
+      values[name] = envelope.slice(p * PART_BYTES, (p + 1) * PART_BYTES);
+      entry.keys.push(name);
+    }
+    known.set(key, entry);
+    return storage.put(values);
+  }
+
+  return {
+    append: (key, document, envelope) => write(key, document, envelope, false),
+    replace: (key, document, envelope) => write(key, document, envelope, true),
+    /** Every stored document: [{ key, document, envelopes }] in write order. */
+    async load() {
+      const [docs, metas] = await Promise.all([storage.list({ prefix: "doc:" }), storage.list({ prefix: "meta:" })]);
+      const byKey = new Map();
+      for (const [name, part] of docs) {
+        const [, k, seq] = name.split(":");
+        const key = decodeURIComponent(k);
+        if (!byKey.has(key)) byKey.set(key, new Map());
+        const entries = byKey.get(key);
+        if (!entries.has(seq)) entries.set(seq, []);
+        entries.get(seq).push(new Uint8Array(part));
+        const entry = known.get(key) ?? { next: 0, keys: [] };
+        entry.keys.push(name);
+        entry.next = Math.max(entry.next, Number(seq) + 1);
+        known.set(key, entry);
+      }
+      return [...byKey].map(([key, entries]) => ({
+        key,
+        document: metas.get(`meta:${encodeURIComponent(key)}`) ?? key,
+        envelopes: [...entries.values()].map(joinParts),
+      }));
+    },
+  };
+}
+
+function joinParts(parts) {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}

@@ -252,3 +252,44 @@ TEST_CASE("presence roster order follows clients, then ids; an id moves to its n
   CHECK(roster_of(outs, a) == R{{"C", 2}});
   CHECK(roster_of(outs, b).empty());
 }
+
+TEST_CASE("accepted updates are persisted; a restored server serves the same state", "[server]") {
+  server::ServerConfig config;
+  config.compact_after = 2;
+  server::Server first(config);
+  json ctx = {{"room", "room-1"}};
+  auto a = first.open("A", ctx);
+  std::vector<Bytes> stored;  // what durable storage would hold for room-1/doc
+  auto apply = [&](const server::Outputs& outs) {
+    for (const auto& o : outs) {
+      if (const auto* p = std::get_if<server::PersistOutput>(&o)) {
+        CHECK(p->key == "room-1/doc");
+        CHECK(p->document == "doc");
+        if (p->replace) stored.clear();
+        stored.push_back(p->envelope);
+      }
+    }
+  };
+  apply(first.message(a, vector_frame("basic-sync-and-fanout", "A sync-step-2 with its full state")));
+  apply(first.message(a, vector_frame("basic-sync-and-fanout", "A incremental update")));
+  CHECK(stored.size() == 2);
+  apply(first.message(a, vector_frame("bad-update-payloads", "raw V1 update")));  // refused: not stored
+  CHECK(stored.size() == 2);
+  apply(first.message(a, kSyncStep1));  // a read after 2 appends compacts storage to one entry
+  REQUIRE(stored.size() == 1);
+
+  server::Server second(config);
+  stored.push_back(Bytes{0x01, 0x05, 0xff});  // a damaged entry is skipped, not fatal
+  std::vector<ByteView> views(stored.begin(), stored.end());
+  auto logs = second.restore("room-1/doc", "doc", views);
+  bool reported = false;
+  for (const auto& o : logs) {
+    if (const auto* l = std::get_if<server::LogOutput>(&o)) reported |= l->event == "storage_entry_invalid";
+  }
+  CHECK(reported);
+  auto c = second.open("C", ctx);
+  auto out = frames(second.message(c, kSyncStep1));
+  REQUIRE(out.size() == 3);
+  CHECK(to_hex(out[1].raw) == "594a530103646f630000000301650b");  // server SV {101: 11}
+  CHECK(second.document_state("room-1/doc") == first.document_state("room-1/doc"));
+}

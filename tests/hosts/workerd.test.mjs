@@ -35,4 +35,28 @@ defineHostSuite("Cloudflare Workers host (workerd, Durable Objects)", () => star
     assert.ok(restored.some((c) => c.context.userId === "sleeper" && c.context.custom.plan === "pro"));
     await Promise.all([a.close(), b.close()]);
   });
+
+  test("documents survive eviction: a fresh object restores them from durable storage", async () => {
+    const { YClient, until } = await import("./yclient.mjs");
+    const host = getHost();
+    const room = `persist-${Date.now()}`;
+    const url = async (user) => host.url("seed", { token: await mintToken({ userId: user, room }), room });
+    const a = await YClient.open(await url("writer"), "notes");
+    await a.synced;
+    for (let i = 0; i < 40; i++) a.doc.getText("t").insert(a.doc.getText("t").length, `line ${i}\n`);
+    a.doc.getMap("m").set("k", "v");
+    const expected = a.doc.getText("t").toString();
+    // The server has everything once the last update is acked.
+    await until(() => a.acks.size >= 43, { what: "acks for every update" });
+    await a.close();
+    const before = await host.stats("seed", room);
+    await new Promise((r) => setTimeout(r, 12_000)); // idle object is evicted after 10 s
+    const b = await YClient.open(await url("reader"), "notes");
+    await b.synced;
+    await until(() => b.doc.getText("t").toString() === expected, { what: "state restored from storage" });
+    assert.equal(b.doc.getMap("m").get("k"), "v");
+    const after = await host.stats("seed", room);
+    assert.ok(after.constructed > before.constructed, "served by a new object instance");
+    await b.close();
+  });
 }, { backpressure: false });

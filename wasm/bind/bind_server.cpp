@@ -22,6 +22,11 @@ val outputs_to_js(const tp::server::Outputs& outputs) {
       item.set("close", close->client);
       item.set("code", close->code);
       item.set("reason", close->reason);
+    } else if (const auto* persist = std::get_if<tp::server::PersistOutput>(&o)) {
+      item.set("persist", persist->key);
+      item.set("document", persist->document);
+      item.set("envelope", tp::wasm::to_js_bytes(persist->envelope));
+      item.set("replace", persist->replace);
     } else if (const auto* log = std::get_if<tp::server::LogOutput>(&o)) {
       item.set("level", log->level);
       item.set("event", log->event);
@@ -57,6 +62,15 @@ class ServerCore {
 
   val message(int handle, const std::string& frame) {
     return outputs_to_js(server_->message(static_cast<tp::server::ClientHandle>(handle), tp::wasm::view_of(frame)));
+  }
+
+  // envelopes: a JS array of Uint8Array, crossed once per document load.
+  val restore(const std::string& key, const std::string& document, val envelopes) {
+    auto raw = emscripten::vecFromJSArray<std::string>(envelopes);
+    std::vector<tp::ByteView> views;
+    views.reserve(raw.size());
+    for (const auto& r : raw) views.push_back(tp::wasm::view_of(r));
+    return outputs_to_js(server_->restore(key, document, views));
   }
 
   val close(int handle) { return outputs_to_js(server_->close(static_cast<tp::server::ClientHandle>(handle))); }
@@ -99,7 +113,8 @@ EMSCRIPTEN_BINDINGS(tp_server) {
       .constructor<const std::string&>()
       .function("open", &ServerCore::open)
       .function("message", &ServerCore::message)
-      .function("close", &ServerCore::close);
+      .function("close", &ServerCore::close)
+      .function("restore", &ServerCore::restore);
   emscripten::function("authenticateUpgrade", &authenticate_upgrade);
   emscripten::function("inspectFrame", &inspect_frame);
 }

@@ -2,7 +2,7 @@
 // WebSocket Hibernation API, and a router that sends each upgrade to its room's object.
 import { Hub } from "./connections.js";
 import { Server } from "./server.js";
-import { createDurableObjectHandlers } from "../dist/hosts/workers.js";
+import { createDurableObjectHandlers, createDurableObjectStorage } from "../dist/hosts/workers.js";
 
 /**
  * Picks the Durable Object for a request: one object per room, so load spreads across objects
@@ -17,14 +17,23 @@ export function routeToRoom(request, namespace) {
 /**
  * Extend this (or use it as is) and export it as your Durable Object class. Override
  * `handlerOptions()` to pass onUpgrade / onConnect / onDisconnect hooks like getWebsocketHandlers
- * (`this.server` is the object's Server); `serverOptions()` configures that Server.
+ * (`this.server` is the object's Server); `serverOptions()` configures that Server (its
+ * `storage` defaults to this object's durable storage).
  * The token secret comes from the TELEPORTAL_SECRET binding.
  */
 export class TeleportalDurableObject {
   constructor(state, env) {
     this.state = state;
     this.env = env;
-    this.server = new Server(this.serverOptions());
+    // Accepted updates survive eviction and hibernation in the object's storage; they are loaded
+    // before the first event is delivered.
+    this.documents = createDurableObjectStorage(state.storage);
+    this.server = new Server({ storage: this.documents, ...this.serverOptions() });
+    state.blockConcurrencyWhile(async () => {
+      for (const { key, document, envelopes } of await this.documents.load()) {
+        this.server.restoreDocument(key, document, envelopes);
+      }
+    });
     // Without hooks every connection joins this object's Server. With an onConnect hook the hook
     // decides (as with getWebsocketHandlers); the Server still drops clients whose socket closed.
     this.hub = new Hub({

@@ -14,7 +14,16 @@ function defaultLogger(level, event, fields) {
  *   unless a tokenManager is given): no per-document checks.
  * @property {object} [tokenManager] enables permissions: "token"
  * @property {number} [maxMessageSize] bytes; larger frames get a NACK (default 10 MiB)
+ * @property {DocumentStorage} [storage] durable storage for accepted updates (see restoreDocument)
  * @property {(level: string, event: string, fields: object) => void} [logger]
+ */
+
+/**
+ * @typedef {object} DocumentStorage
+ * @property {(key: string, document: string, envelope: Uint8Array) => void | Promise<void>} append
+ *   store one more entry for `key` (a content-encrypted envelope holding a V2 update)
+ * @property {(key: string, document: string, envelope: Uint8Array) => void | Promise<void>} replace
+ *   replace everything stored for `key` by this one entry (compaction)
  */
 export class Server {
   #core;
@@ -84,9 +93,28 @@ export class Server {
     this.#byHandle.delete(entry.handle);
   }
 
+  /**
+   * Loads a document's stored entries (what storage.append/replace were given, in order) before
+   * clients use it. Damaged entries are skipped and logged.
+   */
+  restoreDocument(key, document, envelopes) {
+    this.#perform(this.#core.restore(key, document, envelopes));
+  }
+
   /** Disconnects every client. */
   async close() {
     for (const id of [...this.#clients.keys()]) await this.disconnectClient(id);
+  }
+
+  #store({ persist: key, document, envelope, replace }) {
+    const storage = this.options.storage;
+    if (!storage) return;
+    try {
+      const done = replace ? storage.replace(key, document, envelope) : storage.append(key, document, envelope);
+      done?.catch?.((err) => this.log("error", "storage_write_failed", { document_id: key, error: String(err?.message ?? err) }));
+    } catch (err) {
+      this.log("error", "storage_write_failed", { document_id: key, error: String(err?.message ?? err) });
+    }
   }
 
   // Carries out what the core decided: frames to send, connections to close, events to log.
@@ -94,6 +122,8 @@ export class Server {
     for (const out of outputs) {
       if (out.frame) {
         for (const handle of out.to) this.#byHandle.get(handle)?.transport.send(out.frame);
+      } else if (out.persist !== undefined) {
+        this.#store(out);
       } else if (out.close !== undefined) {
         this.#byHandle.get(out.close)?.transport.close?.(out.code, out.reason);
       } else if (out.event) {

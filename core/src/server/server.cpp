@@ -81,6 +81,7 @@ struct DocumentSession {
   Roster roster;
   std::vector<Bytes> pending;          // V2 structure updates not merged yet
   std::vector<Bytes> sidecars;         // encrypted documents: opaque sidecars, in arrival order
+  std::uint32_t stored_appends = 0;    // PersistOutputs appended since the last replace
 
   bool has_member(ClientHandle c) const {
     return std::any_of(members.begin(), members.end(), [&](const Member& m) { return m.client == c; });
@@ -337,10 +338,9 @@ void Server::relay(Context& cx, DocumentSession& s, ByteView frame) {
   cx.out.push_back(std::move(send_out));
 }
 
-namespace {
-
-// The state of a session as one V2 update (merging the pending log into one entry).
-Result<Bytes> materialize(DocumentSession& s) {
+// The state of a session as one V2 update (merging the pending log into one entry). After
+// `compact_after` stored appends, storage is told to replace its log with the merged state.
+Result<Bytes> Server::materialize(DocumentSession& s, Outputs& out) {
   if (s.pending.empty()) return Bytes{};
   if (s.pending.size() > 1) {
     std::vector<ByteView> views(s.pending.begin(), s.pending.end());
@@ -349,10 +349,15 @@ Result<Bytes> materialize(DocumentSession& s) {
     s.pending.clear();
     s.pending.push_back(std::move(merged).value());
   }
+  if (s.stored_appends >= config_.compact_after) {
+    protocol::ContentEncryptedEnvelope e;
+    e.structure_update = s.pending.front();
+    e.encrypted_sidecars = s.sidecars;
+    out.push_back(PersistOutput{s.key, s.document, protocol::encode_content_encrypted(e), true});
+    s.stored_appends = 0;
+  }
   return s.pending.front();
 }
-
-}  // namespace
 
 void Server::on_doc(Context& cx, DocumentSession& s, const Message& m, ByteView frame) {
   if (m.encrypted != s.encrypted) {
@@ -360,7 +365,7 @@ void Server::on_doc(Context& cx, DocumentSession& s, const Message& m, ByteView 
     return;
   }
   if (const auto* step1 = m.get<protocol::SyncStep1>()) {
-    auto state = materialize(s);
+    auto state = materialize(s, cx.out);
     if (!state) {
       nack(cx, m.id, "Failed to read document state: " + state.error().message);
       return;
@@ -409,6 +414,13 @@ void Server::on_doc(Context& cx, DocumentSession& s, const Message& m, ByteView 
       }
     }
     relay(cx, s, frame);
+    if (!structure.empty() || !envelope.value().encrypted_sidecars.empty()) {
+      protocol::ContentEncryptedEnvelope stored;
+      stored.structure_update = structure;
+      stored.encrypted_sidecars = envelope.value().encrypted_sidecars;
+      cx.out.push_back(PersistOutput{s.key, s.document, protocol::encode_content_encrypted(stored), false});
+      ++s.stored_appends;
+    }
     if (!structure.empty()) s.pending.push_back(structure);
     for (auto& sidecar : envelope.value().encrypted_sidecars) s.sidecars.push_back(std::move(sidecar));
     if (m.is<protocol::SyncStep2>()) send(cx, doc_message(s, protocol::SyncDone{}));
@@ -516,8 +528,35 @@ Outputs Server::close(ClientHandle handle) {
 Bytes Server::document_state(const std::string& key) {
   auto it = sessions_.find(key);
   if (it == sessions_.end()) return {};
-  auto state = materialize(*it->second);
+  Outputs ignored;
+  auto state = materialize(*it->second, ignored);
   return state ? std::move(state).value() : Bytes{};
+}
+
+Outputs Server::restore(const std::string& key, const std::string& document,
+                        const std::vector<ByteView>& envelopes) {
+  Outputs out;
+  auto& slot = sessions_[key];
+  if (!slot) {
+    slot = std::make_unique<DocumentSession>();
+    slot->key = key;
+    slot->document = document;
+  }
+  DocumentSession& s = *slot;
+  for (std::size_t i = 0; i < envelopes.size(); ++i) {
+    auto e = protocol::decode_content_encrypted(envelopes[i], protocol::EnvelopeMode::strict);
+    bool ok = static_cast<bool>(e);
+    if (ok && !e.value().structure_update.empty()) ok = static_cast<bool>(yjs::validate_update_v2(e.value().structure_update));
+    if (!ok) {
+      out.push_back(LogOutput{"error", "storage_entry_invalid", {{"document_id", key}, {"index", i}}});
+      continue;
+    }
+    if (!e.value().structure_update.empty()) s.pending.push_back(std::move(e.value().structure_update));
+    for (auto& sidecar : e.value().encrypted_sidecars) s.sidecars.push_back(std::move(sidecar));
+    ++s.stored_appends;
+  }
+  out.push_back(LogOutput{"info", "document_restored", {{"document_id", key}, {"entries", envelopes.size()}}});
+  return out;
 }
 
 }  // namespace tp::server

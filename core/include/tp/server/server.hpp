@@ -37,7 +37,15 @@ struct LogOutput {
   std::string event;  // snake_case event name
   nlohmann::json fields = nlohmann::json::object();
 };
-using Output = std::variant<SendOutput, CloseOutput, LogOutput>;
+// Durable storage: `envelope` (a content-encrypted envelope: V2 structure update + sidecars) is
+// appended to what is stored for `key`, or, when `replace` is set, replaces all of it (compaction).
+struct PersistOutput {
+  std::string key;       // session key (room-prefixed)
+  std::string document;  // bare document name, needed to restore the session
+  Bytes envelope;
+  bool replace = false;
+};
+using Output = std::variant<SendOutput, CloseOutput, LogOutput, PersistOutput>;
 using Outputs = std::vector<Output>;
 
 enum class PermissionMode : std::uint8_t {
@@ -50,6 +58,8 @@ struct ServerConfig {
   std::size_t max_message_size = 10 * 1024 * 1024;
   // Consecutive undecodable frames after which a connection is closed (1008).
   std::uint32_t max_invalid_frames = 64;
+  // Stored appends after which the next read also replaces the stored log with one merged entry.
+  std::uint32_t compact_after = 32;
 };
 
 // What the server keeps for one document (session key): the Y.js state and who is in it.
@@ -81,6 +91,9 @@ class Server {
   std::size_t session_count() const { return sessions_.size(); }
   // The stored (merged) V2 structure update of a session key, empty when none.
   Bytes document_state(const std::string& key);
+  // Seeds a document from durable storage (the envelopes PersistOutputs asked to store, in order)
+  // before clients use it. Invalid entries are skipped and reported in the returned outputs.
+  Outputs restore(const std::string& key, const std::string& document, const std::vector<ByteView>& envelopes);
 
  private:
   struct Client;
@@ -95,6 +108,7 @@ class Server {
   void on_rpc(Context& cx, const protocol::Message& m);
   void relay(Context& cx, DocumentSession& s, ByteView frame);
   void leave(Outputs& out, ClientHandle c, DocumentSession& s);
+  Result<Bytes> materialize(DocumentSession& s, Outputs& out);
   void send(Context& cx, const protocol::Message& m);
   void ack(Context& cx, const std::string& message_id);
   void nack(Context& cx, const std::string& message_id, const std::string& error);
