@@ -68,17 +68,19 @@ struct UintOptRleDec {
   Reader r;
   std::uint64_t s = 0, count = 0;
   std::uint64_t read() {
-    if (count == 0) {
-      if (r.empty()) {
-        r.stop(Code::column_exhausted);
-        return 0;
-      }
-      bool neg;
-      s = r.vi(neg);
-      count = neg ? r.vu() + 2 : 1;
-    }
-    --count;
+    if (count == 0) refill();
+    if (count > 0) --count;
     return s;
+  }
+  void refill() {
+    if (r.empty()) {
+      r.stop(Code::column_exhausted);
+      s = 0;
+      return;
+    }
+    bool neg;
+    s = r.vi(neg);
+    count = neg ? r.vu() + 2 : 1;
   }
   bool done() const { return count == 0 && r.empty(); }
 };
@@ -88,26 +90,30 @@ struct IntDiffOptRleDec {
   std::int64_t s = 0, diff = 0;
   std::uint64_t count = 0;
   std::uint64_t read() {
-    if (count == 0) {
-      if (r.empty()) {
-        r.stop(Code::column_exhausted);
-        return 0;
-      }
-      bool neg;
-      std::uint64_t m = r.vi(neg);
-      auto v = static_cast<std::int64_t>(m);
-      // floor(v / 2) of the signed value; bit 0 says whether a run length follows
-      diff = neg ? -((v + 1) / 2) : v / 2;
-      count = (m & 1) ? r.vu() + 2 : 1;
-    }
+    if (count == 0) refill();
+    if (count > 0) --count;
     s += diff;
-    --count;
-    if (s < 0 || static_cast<std::uint64_t>(s) > kMaxSafe) {
-      r.stop(Code::integer_out_of_range, "column value");
-      s = 0;
-      return 0;
-    }
+    if (static_cast<std::uint64_t>(s) > kMaxSafe) return bad();  // also catches s < 0
     return static_cast<std::uint64_t>(s);
+  }
+  void refill() {
+    if (r.empty()) {
+      r.stop(Code::column_exhausted);
+      diff = -s;  // reads return 0 from here on
+      return;
+    }
+    bool neg;
+    std::uint64_t m = r.vi(neg);
+    // floor(v / 2) of the signed value v = (neg ? -m : m); bit 0 says whether a run length follows
+    diff = neg ? -static_cast<std::int64_t>((m + 1) >> 1) : static_cast<std::int64_t>(m >> 1);
+    count = (m & 1) ? r.vu() + 2 : 1;
+  }
+  std::uint64_t bad() {
+    r.stop(Code::integer_out_of_range, "column value");
+    s = 0;
+    diff = 0;
+    count = 0;
+    return 0;
   }
   bool done() const { return count == 0 && r.empty(); }
 };
@@ -401,15 +407,15 @@ struct StringEnc {
   void finish(Out& o) {
     if (wtf) {
       Out t;
-      append_utf8(t, text.b.data(), text.size());
+      append_utf8(t, text.data(), text.size());
       o.vu(t.size());
-      o.raw(t.b.data(), t.size());
+      o.raw(t.data(), t.size());
     } else {
       o.vu(text.size());
-      o.raw(text.b.data(), text.size());
+      o.raw(text.data(), text.size());
     }
     Out& l = lens.finish();
-    o.raw(l.b.data(), l.size());
+    o.raw(l.data(), l.size());
   }
 };
 
@@ -431,7 +437,7 @@ struct EncV1 {
       Out t;
       append_utf8(t, s.p, s.n);
       rest.vu(t.size());
-      rest.raw(t.b.data(), t.size());
+      rest.raw(t.data(), t.size());
     } else {
       rest.vu(s.n);
       rest.raw(s.p, s.n);
@@ -453,13 +459,13 @@ struct EncV1 {
       any_to_json(r, t, cx->st);
     }
     rest.vu(t.size());
-    rest.raw(t.b.data(), t.size());
+    rest.raw(t.data(), t.size());
   }
   void key(const Str& k) { string(k); }
   void reset_ds() {}
   void ds_clock(std::uint64_t c) { rest.vu(c); }
   void ds_len(std::uint64_t l) { rest.vu(l); }
-  Bytes finish() { return std::move(rest.b); }
+  Bytes finish() { return rest.take(); }
 };
 
 struct EncV2 {
@@ -512,27 +518,24 @@ struct EncV2 {
   }
   static void col(Out& o, const Out& c) {
     o.vu(c.size());
-    o.raw(c.b.data(), c.size());
+    o.raw(c.data(), c.size());
   }
   Bytes finish() {
-    Out o;
-    o.b.reserve(rest.size() + strings.text.size() + 64);
-    o.u8(0);
-    col(o, key_clock.finish());
-    col(o, client_col.finish());
-    col(o, left_clock.finish());
-    col(o, right_clock.finish());
-    col(o, info_col.o);
     Out s;
     strings.finish(s);
-    col(o, s);
-    col(o, parent_info_col.o);
-    col(o, type_ref_col.finish());
-    col(o, len_col.finish());
-    o.raw(rest.b.data(), rest.size());
+    Out* cols[9] = {&key_clock.finish(), &client_col.finish(), &left_clock.finish(),
+                    &right_clock.finish(), &info_col.o, &s, &parent_info_col.o,
+                    &type_ref_col.finish(), &len_col.finish()};
+    std::size_t total = 1 + rest.size();
+    for (const Out* c : cols) total += c->size() + 10;
+    Out o;
+    o.reserve(total);
+    o.u8(0);
+    for (const Out* c : cols) col(o, *c);
+    o.raw(rest.data(), rest.size());
     if (key_clock.overflow || left_clock.overflow || right_clock.overflow)
       cx->st.fail(Code::unencodable_value, "clock difference too large for a V2 column");
-    return std::move(o.b);
+    return o.take();
   }
 };
 

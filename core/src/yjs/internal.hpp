@@ -13,6 +13,14 @@
 
 namespace tp::yjs::detail {
 
+#if defined(__GNUC__) || defined(__clang__)
+#define TP_YJS_INLINE __attribute__((always_inline)) inline
+#define TP_YJS_NOINLINE __attribute__((noinline))
+#else
+#define TP_YJS_INLINE inline
+#define TP_YJS_NOINLINE
+#endif
+
 constexpr std::uint64_t kMaxSafe = (std::uint64_t{1} << 53) - 1;
 constexpr int kMaxDepth = 256;  // nesting of any/JSON values
 
@@ -81,14 +89,35 @@ struct Reader {
   }
   std::uint64_t vu() {
     if (p < e && *p < 0x80) return *p++;
+    if (e - p >= 2 && p[1] < 0x80) {
+      std::uint64_t v = (p[0] & 0x7fu) | (std::uint64_t{p[1]} << 7);
+      p += 2;
+      return v;
+    }
     return vu_slow();
   }
   std::uint64_t vu_slow();
   // lib0 varInt: sign-magnitude; returns the magnitude, `neg` tells the sign (also for -0).
   std::uint64_t vi(bool& neg) {
-    if (p < e && *p < 0x80) {
-      neg = (*p & 0x40) != 0;
-      return *p++ & 0x3f;
+    if (e - p >= 4) {  // up to 3 bytes (20 bits) without bounds checks
+      std::uint8_t b0 = p[0];
+      neg = (b0 & 0x40) != 0;
+      std::uint64_t v = b0 & 0x3f;
+      if (b0 < 0x80) {
+        p += 1;
+        return v;
+      }
+      std::uint8_t b1 = p[1];
+      v |= std::uint64_t{b1 & 0x7fu} << 6;
+      if (b1 < 0x80) {
+        p += 2;
+        return v;
+      }
+      std::uint8_t b2 = p[2];
+      if (b2 < 0x80) {
+        p += 3;
+        return v | (std::uint64_t{b2} << 13);
+      }
     }
     return vi_slow(neg);
   }
@@ -107,30 +136,65 @@ struct Reader {
 };
 
 // ---- writing ---------------------------------------------------------------------------------
+// A byte buffer that grows ahead: `room(k)` makes k bytes writable, then writes go through a raw
+// pointer (no per-byte capacity check). `b` holds at least `n` bytes; only the first n are output.
 struct Out {
   Bytes b;
-  void u8(std::uint8_t v) { b.push_back(v); }
+  std::size_t n = 0;
+
+  std::uint8_t* room(std::size_t k) {
+    if (b.size() - n < k) grow(k);
+    return b.data() + n;
+  }
+  void grow(std::size_t k) {
+    std::size_t want = n + k;
+    std::size_t cap = b.size() * 2;
+    if (cap < 64) cap = 64;
+    b.resize(cap < want ? want : cap);
+  }
+  void reserve(std::size_t k) { room(k); }
+  void u8(std::uint8_t v) {
+    *room(1) = v;
+    ++n;
+  }
   void vu(std::uint64_t v) {
+    std::uint8_t* q = room(10);
+    std::uint8_t* s = q;
     while (v > 0x7f) {
-      b.push_back(static_cast<std::uint8_t>(0x80 | (v & 0x7f)));
+      *q++ = static_cast<std::uint8_t>(0x80 | (v & 0x7f));
       v >>= 7;
     }
-    b.push_back(static_cast<std::uint8_t>(v));
+    *q++ = static_cast<std::uint8_t>(v);
+    n += static_cast<std::size_t>(q - s);
   }
   void vi(std::uint64_t mag, bool neg) {
-    b.push_back(static_cast<std::uint8_t>((mag > 0x3f ? 0x80 : 0) | (neg ? 0x40 : 0) | (mag & 0x3f)));
+    std::uint8_t* q = room(10);
+    std::uint8_t* s = q;
+    *q++ = static_cast<std::uint8_t>((mag > 0x3f ? 0x80 : 0) | (neg ? 0x40 : 0) | (mag & 0x3f));
     mag >>= 6;
     while (mag > 0) {
-      b.push_back(static_cast<std::uint8_t>((mag > 0x7f ? 0x80 : 0) | (mag & 0x7f)));
+      *q++ = static_cast<std::uint8_t>((mag > 0x7f ? 0x80 : 0) | (mag & 0x7f));
       mag >>= 7;
     }
+    n += static_cast<std::size_t>(q - s);
   }
   void vi_signed(std::int64_t v) {
     vi(v < 0 ? 0 - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v), v < 0);
   }
-  void raw(const std::uint8_t* p, std::size_t n) { b.insert(b.end(), p, p + n); }
+  void raw(const std::uint8_t* p, std::size_t k) {
+    if (k == 0) return;
+    std::memcpy(room(k), p, k);
+    n += k;
+  }
   void raw(ByteView v) { raw(v.data, v.size); }
-  std::size_t size() const { return b.size(); }
+  std::size_t size() const { return n; }
+  const std::uint8_t* data() const { return b.data(); }
+  // The written bytes; the Out is empty afterwards.
+  Bytes take() {
+    b.resize(n);
+    n = 0;
+    return std::move(b);
+  }
 };
 
 // ---- strings ---------------------------------------------------------------------------------

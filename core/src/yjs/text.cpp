@@ -700,7 +700,7 @@ void json_quote(const std::string& s, std::string& out) {
       if (high && i + 5 < n && p[i + 3] == 0xed && p[i + 4] >= 0xb0) {
         Out tmp;
         append_utf8(tmp, p + i, 6);
-        out.append(reinterpret_cast<const char*>(tmp.b.data()), tmp.b.size());
+        out.append(reinterpret_cast<const char*>(tmp.data()), tmp.size());
         i += 6;
         continue;
       }
@@ -815,7 +815,7 @@ void write_any(const JV& v, Out& out) {
       Out tmp;
       append_utf8(tmp, reinterpret_cast<const std::uint8_t*>(v.s.data()), v.s.size());
       out.vu(tmp.size());
-      out.raw(tmp.b.data(), tmp.size());
+      out.raw(tmp.data(), tmp.size());
       return;
     }
     case JV::Arr:
@@ -830,7 +830,7 @@ void write_any(const JV& v, Out& out) {
         Out tmp;
         append_utf8(tmp, reinterpret_cast<const std::uint8_t*>(v.keys[i].data()), v.keys[i].size());
         out.vu(tmp.size());
-        out.raw(tmp.b.data(), tmp.size());
+        out.raw(tmp.data(), tmp.size());
         write_any(v.items[i], out);
       }
       return;

@@ -185,8 +185,8 @@ std::size_t StructReader<DecV2>::string_room() const { return d.strings.total - 
 // ---- writing structs (Item.write / GC.write / Skip.write) -------------------------------------
 Str owned_text(Ctx& cx, Out&& t) {
   std::size_t u16 = 0;
-  utf8_scan(t.b.data(), t.size(), &u16);
-  return cx.arena.keep(std::move(t.b), u16, false);
+  utf8_scan(t.data(), t.size(), &u16);
+  return cx.arena.keep(t.take(), u16, false);
 }
 
 ByteView skip_values(Ctx& cx, ByteView raw, std::uint64_t k) {
@@ -308,11 +308,11 @@ struct LazyWriter {
   void finish() {
     flush();
     Out r;
-    r.b.reserve(e.rest.size() + 8 * frags.size() + 16);
+    r.reserve(e.rest.size() + 8 * frags.size() + 16);
     r.vu(frags.size());
     for (const Frag& f : frags) {
       r.vu(f.written);
-      r.raw(e.rest.b.data() + f.start, f.end - f.start);
+      r.raw(e.rest.data() + f.start, f.end - f.start);
     }
     e.rest = std::move(r);
   }
@@ -480,8 +480,8 @@ Result<Bytes> state_vector_impl(ByteView update) {
   if (!cx.st.ok()) return cx.st.to_error("update");
   Out o;
   o.vu(size);
-  o.raw(sv.b.data(), sv.size());
-  return std::move(o.b);
+  o.raw(sv.data(), sv.size());
+  return o.take();
 }
 
 Result<std::unordered_map<std::uint64_t, std::uint64_t>> sv_map(ByteView bytes) {
@@ -771,7 +771,7 @@ Bytes encode_state_vector(const StateVector& sv) {
     o.vu(c);
     o.vu(k);
   }
-  return std::move(o.b);
+  return o.take();
 }
 
 Result<Bytes> merge_updates_v2(const std::vector<ByteView>& updates) {
