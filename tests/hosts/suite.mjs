@@ -327,7 +327,13 @@ export function defineHostSuite(name, start, extra, { backpressure = true } = {}
       for (let i = 0; i < 200; i++) source.getText("t").insert(0, chunk);
       const sent = updates.map((u) => encodeMessage({ type: "doc", document: "doc", encrypted: false,
         payload: { type: "update", update: { version: 2, data: encodeContentEncryptedPayload({ structureUpdate: u, encryptedSidecars: [] }) } } }));
-      for (const f of sent) writer.send(f);
+      // Paced like a real client (a window of 4 unacknowledged frames), so only the slow client's
+      // queue grows; the fast one keeps up even on a loaded machine.
+      const { getMessageId } = await import("teleportal/protocol");
+      for (let i = 0; i < sent.length; i++) {
+        writer.send(sent[i]);
+        if (i >= 4) await writer.waitDecoded(isAckFor(getMessageId(sent[i - 4])), "ack");
+      }
       const last = toHex(sent.at(-1));
       await fast.waitFor((f) => f.length === sent.at(-1).length && toHex(f) === last, { timeout: 20000, what: "the last update at the fast client" });
       assert.equal(fast.received.filter((f) => f.length > 65536).length, sent.length, "fast client got every update");

@@ -92,3 +92,25 @@ test("Server.createClient rejects bad arguments clearly", async () => {
   await server.createClient(t, {}, "z");
   await assert.rejects(server.createClient(t, {}, "z"), /already exists/);
 });
+
+test("frames sent while a slow onConnect runs are delivered once it finishes, in order", async () => {
+  const server = new Server();
+  const handlers = getWebsocketHandlers({
+    onUpgrade: () => ({ context: { userId: "u", room: "r" } }),
+    onConnect: async ({ transport, context, id }) => {
+      await new Promise((r) => setTimeout(r, 200)); // e.g. a database lookup
+      await server.createClient(transport, context, id);
+    },
+    onDisconnect: (id) => server.disconnectClient(id),
+  });
+  const srv = await listen(handlers);
+  const c = await connect(srv.url({}));
+  c.send(frames.syncStep1);
+  c.send(frames.ping);
+  await c.waitFor((f) => toHex(f) === toHex(frames.pong), { what: "pong" });
+  const order = c.received.map((f) => toHex(f).slice(0, 14));
+  assert.equal(order.length, 4, "step-2, step-1, ack, then pong");
+  assert.equal(order[3], toHex(frames.pong));
+  await c.close();
+  srv.close();
+});

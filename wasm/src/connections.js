@@ -205,12 +205,20 @@ export class Hub {
   /** A socket is open. Calls onConnect; if it throws, only this connection is closed. */
   async open(peer, { restored = false } = {}) {
     const transport = new Transport(this, peer);
-    const entry = { peer, transport, connected: false, ended: false };
+    // Frames that arrive while onConnect is still running wait here (clients send their first
+    // sync-step-1 right after the handshake; an onConnect that awaits anything must not lose it).
+    const entry = { peer, transport, connected: false, ended: false, early: [], earlyBytes: 0 };
     this.connections.set(peer.id, entry);
     try {
       await this.options.onConnect({ transport, context: peer.context, id: peer.id, restored });
       entry.connected = true;
-      if (entry.ended) await this.#disconnect(entry); // closed while onConnect was running
+      if (entry.ended) {
+        await this.#disconnect(entry); // closed while onConnect was running
+        return;
+      }
+      const early = entry.early;
+      entry.early = null;
+      for (const frame of early) this.#deliver(entry, frame);
     } catch (err) {
       this.log("error", "websocket_connect_failed", { client_id: peer.id, error: errorText(err) });
       entry.connected = true; // onConnect was reached: onDisconnect still runs exactly once
@@ -230,25 +238,40 @@ export class Hub {
       this.log("warn", "websocket_bad_message", { client_id: id, error: errorText(err) });
       return;
     }
-    const { transport } = entry;
-    if (transport._hasListeners()) {
-      try {
-        transport._deliver(frame);
-      } catch (err) {
-        this.log("error", "websocket_message_failed", { client_id: id, error: errorText(err) });
+    if (entry.early) {
+      entry.earlyBytes += frame.length;
+      if (entry.earlyBytes > this.maxBuffered) {
+        this.log("warn", "websocket_early_flood", { client_id: id, bytes: entry.earlyBytes });
+        this._closePeer(entry.peer, 1008, "too much data before the connection was ready");
+        this.close(id);
+        return;
       }
+      entry.early.push(frame);
     } else {
-      // Nobody consumes this transport (onConnect did not attach a server): the core still
-      // validates the frame, answers pings and reports malformed frames.
-      const verdict = core.inspectFrame(frame);
-      if (verdict.reply) this._send(entry.peer, verdict.reply);
-      if (verdict.error) this.log("warn", "websocket_invalid_frame", { client_id: id, error: verdict.error });
+      this.#deliver(entry, frame);
     }
     if (this.options.onMessage) {
       Promise.resolve()
         .then(() => this.options.onMessage({ id, context: entry.peer.context, message: frame }))
         .catch((err) => this.log("error", "websocket_on_message_failed", { client_id: id, error: errorText(err) }));
     }
+  }
+
+  #deliver(entry, frame) {
+    const { transport } = entry;
+    if (transport._hasListeners()) {
+      try {
+        transport._deliver(frame);
+      } catch (err) {
+        this.log("error", "websocket_message_failed", { client_id: entry.peer.id, error: errorText(err) });
+      }
+      return;
+    }
+    // Nobody consumes this transport (onConnect did not attach a server): the core still
+    // validates the frame, answers pings and reports malformed frames.
+    const verdict = core.inspectFrame(frame);
+    if (verdict.reply) this._send(entry.peer, verdict.reply);
+    if (verdict.error) this.log("warn", "websocket_invalid_frame", { client_id: entry.peer.id, error: verdict.error });
   }
 
   /** The socket ended (client close, error, server close, shutdown). Idempotent. */
