@@ -153,6 +153,19 @@ struct StringDec {
     n = s.size;
     lens.r = r;
   }
+  std::size_t pending = 0;  // UTF-16 units skipped but not yet walked over (non-ASCII text)
+  // Consumes the next string without looking at it (the column was validated by init); returns
+  // its UTF-16 length.
+  std::uint64_t skip() {
+    std::uint64_t k = lens.read();
+    if (k > total - used) {
+      lens.r.stop(Code::length_out_of_range, "string column");
+      return 0;
+    }
+    used += k;
+    if (ascii) cur.byte += k; else pending += k;
+    return k;
+  }
   Str read(Arena& arena) {
     std::uint64_t k = lens.read();
     if (k > total - used) {
@@ -160,6 +173,10 @@ struct StringDec {
       return {};
     }
     used += k;
+    if (pending) {
+      u16_advance(p, n, cur, pending);
+      pending = 0;
+    }
     if (ascii) {
       Str s{p + cur.byte, static_cast<std::size_t>(k), static_cast<std::size_t>(k), false};
       cur.byte += k;
@@ -214,6 +231,10 @@ struct DecV1 {
     return v;
   }
   Str key() { return string(); }
+  // Skimming (state vectors, validation): the same reads and checks, nothing kept.
+  std::uint64_t skip_string() { return string().u16; }
+  void skip_key() { string(); }
+  void skip_json() { json(); }
   void reset_ds() {}
   std::uint64_t ds_clock() { return rest.vu(); }
   std::uint64_t ds_len() { return rest.vu(); }
@@ -294,6 +315,16 @@ struct DecV2 {
     keys.push_back(s);
     return s;
   }
+  // Skimming (state vectors, validation): the same reads and checks, nothing kept.
+  std::uint64_t skip_string() { return strings.skip(); }
+  void skip_key() {
+    std::uint64_t k = key_clock.read();
+    if (k < keys.size() + skipped_keys) return;
+    strings.skip();
+    ++skipped_keys;
+  }
+  void skip_json() { skip_any(rest); }
+  std::size_t skipped_keys = 0;
   void reset_ds() { ds_cur = 0; }
   std::uint64_t ds_clock() {
     ds_cur += rest.vu();

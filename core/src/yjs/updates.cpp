@@ -182,6 +182,121 @@ std::size_t StructReader<DecV1>::string_room() const { return d.rest.left(); }
 template <>
 std::size_t StructReader<DecV2>::string_room() const { return d.strings.total - d.strings.used; }
 
+std::size_t string_room_of(const DecV1& d) { return d.rest.left(); }
+std::size_t string_room_of(const DecV2& d) { return d.strings.total - d.strings.used; }
+
+// ---- skimming structs -------------------------------------------------------------------------
+// The same reads, checks and errors, in the same order, as StructReader, but nothing is kept:
+// strings are skipped (not sliced), ids are not stored. `on(client, clock, len, is_skip)` sees
+// every struct. For encodeStateVectorFromUpdate and validation.
+template <class D>
+std::uint64_t skim_content(D& d, Ctx& cx, std::uint8_t ref) {
+  switch (ref) {
+    case kDeleted: return d.len();
+    case kJSON: {
+      // as StructReader::read_content: every entry must parse
+      std::uint64_t n = d.len();
+      if (!cx.st.ok()) return 0;
+      if (n > string_room_of(d)) {
+        d.rest.stop(Code::length_out_of_range, "JSON content count");
+        return 0;
+      }
+      static const std::uint8_t kUndef[] = {'u', 'n', 'd', 'e', 'f', 'i', 'n', 'e', 'd'};
+      for (std::uint64_t i = 0; i < n && cx.st.ok(); ++i) {
+        Str s = d.string();
+        if (!cx.st.ok()) return 0;
+        bool undef = s.n == 9 && std::memcmp(s.p, kUndef, 9) == 0;
+        if (!undef && !json_valid(s)) {
+          d.rest.stop(Code::invalid_json);
+          return 0;
+        }
+      }
+      return n;
+    }
+    case kBinary: d.buf(); return 1;
+    case kString: return d.skip_string();
+    case kEmbed: d.skip_json(); return 1;
+    case kFormat:
+      d.skip_key();
+      d.skip_json();
+      return 1;
+    case kType: {
+      std::uint64_t t = d.type_ref();
+      if (!cx.st.ok()) return 0;
+      if (t > 6) {
+        d.rest.stop(Code::unknown_type_ref, "type ref " + std::to_string(t));
+        return 0;
+      }
+      if (t == 3 || t == 5) d.skip_key();
+      return 1;
+    }
+    case kAny: {
+      std::uint64_t n = d.len();
+      if (!cx.st.ok()) return 0;
+      if (n > d.rest.left()) {
+        d.rest.stop(Code::length_out_of_range, "any content count");
+        return 0;
+      }
+      for (std::uint64_t i = 0; i < n && cx.st.ok(); ++i) skip_any(d.rest);
+      return n;
+    }
+    case kDoc:
+      d.skip_string();
+      d.any();
+      return 1;
+    default:
+      d.rest.stop(Code::unknown_content_ref, "content ref " + std::to_string(ref));
+      return 0;
+  }
+}
+
+template <class D, class F>
+void skim_structs(D& d, Ctx& cx, F&& on) {
+  Status& st = cx.st;
+  std::uint64_t clients_left = d.rest.vu(), structs_left = 0, client = 0, clock = 0;
+  if (clients_left > d.rest.left() / 2) d.rest.stop(Code::length_out_of_range, "client count");
+  for (;;) {
+    while (structs_left == 0) {
+      if (clients_left == 0 || !st.ok()) return;
+      --clients_left;
+      structs_left = d.rest.vu();
+      client = d.client();
+      clock = d.rest.vu();
+      if (!st.ok()) return;
+    }
+    --structs_left;
+    if (cx.budget == 0) return d.rest.stop(Code::too_many_structs);
+    --cx.budget;
+    std::uint8_t info = d.info();
+    std::uint64_t len;
+    bool skip = false;
+    if (info == 10) {
+      skip = true;
+      len = d.rest.vu();
+    } else if (info & 0x1f) {
+      if (info & 0x80) d.left_id();
+      if (info & 0x40) d.right_id();
+      if ((info & 0xc0) == 0) {
+        if (d.parent_info()) {
+          d.skip_string();
+        } else {
+          d.left_id();
+        }
+        if (info & 0x20) d.skip_string();
+      }
+      len = skim_content(d, cx, info & 0x1f);
+    } else {
+      len = d.len();
+    }
+    if (!st.ok()) return;
+    if (len == 0)
+      return st.fail(Code::zero_length_struct, "client " + std::to_string(client) + " clock " + std::to_string(clock));
+    if (len > kMaxSafe - clock) return st.fail(Code::clock_overflow);
+    on(client, clock, len, skip);
+    clock += len;
+  }
+}
+
 // ---- writing structs (Item.write / GC.write / Skip.write) -------------------------------------
 Str owned_text(Ctx& cx, Out&& t) {
   std::size_t u16 = 0;
@@ -419,15 +534,14 @@ Result<UpdateInfo> validate_impl(ByteView update) {
   d.init(update);
   UpdateInfo info;
   if (cx.st.ok()) {
-    StructReader<D> r(d, cx, false);
     std::uint64_t last_client = 0;
     bool any = false;
-    for (; r.has; r.next()) {
+    skim_structs(d, cx, [&](std::uint64_t client, std::uint64_t, std::uint64_t, bool) {
       ++info.structs;
-      if (!any || r.cur.client != last_client) ++info.clients;
+      if (!any || client != last_client) ++info.clients;
       any = true;
-      last_client = r.cur.client;
-    }
+      last_client = client;
+    });
   }
   std::vector<DsClient> ds;
   if (cx.st.ok()) read_ds(d, cx, ds);
@@ -438,6 +552,8 @@ Result<UpdateInfo> validate_impl(ByteView update) {
   return info;
 }
 
+// encodeStateVectorFromUpdate: per client, the end of the structs that follow each other from
+// clock 0 (a Skip or a gap stops the count).
 template <class D>
 Result<Bytes> state_vector_impl(ByteView update) {
   Ctx cx;
@@ -446,32 +562,32 @@ Result<Bytes> state_vector_impl(ByteView update) {
   d.init(update);
   Out sv;
   std::uint64_t size = 0;
+  bool first = true, stop_counting = false;
+  std::uint64_t cur_client = 0, cur_clock = 0;
   if (cx.st.ok()) {
-    StructReader<D> r(d, cx, false);
-    if (r.has) {
-      std::uint64_t cur_client = r.cur.client;
-      bool stop_counting = r.cur.clock != 0;
-      std::uint64_t cur_clock = stop_counting ? 0 : r.cur.end();
-      for (; r.has; r.next()) {
-        const Struct& s = r.cur;
-        if (cur_client != s.client) {
-          if (cur_clock != 0) {
-            ++size;
-            sv.vu(cur_client);
-            sv.vu(cur_clock);
-          }
-          cur_client = s.client;
-          cur_clock = 0;
-          stop_counting = s.clock != 0;
+    skim_structs(d, cx, [&](std::uint64_t client, std::uint64_t clock, std::uint64_t len, bool skip) {
+      if (first) {
+        first = false;
+        cur_client = client;
+        stop_counting = clock != 0;
+        cur_clock = stop_counting ? 0 : clock + len;
+      } else if (cur_client != client) {
+        if (cur_clock != 0) {
+          ++size;
+          sv.vu(cur_client);
+          sv.vu(cur_clock);
         }
-        if (s.kind == Kind::skip) stop_counting = true;
-        if (!stop_counting) cur_clock = s.end();
+        cur_client = client;
+        cur_clock = 0;
+        stop_counting = clock != 0;
       }
-      if (cur_clock != 0) {
-        ++size;
-        sv.vu(cur_client);
-        sv.vu(cur_clock);
-      }
+      if (skip) stop_counting = true;
+      if (!stop_counting) cur_clock = clock + len;
+    });
+    if (!first && cur_clock != 0) {
+      ++size;
+      sv.vu(cur_client);
+      sv.vu(cur_clock);
     }
   }
   std::vector<DsClient> ds;
