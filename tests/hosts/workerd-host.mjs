@@ -8,7 +8,8 @@ import { dirname, join } from "node:path";
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 
-export async function bundleWorker(entry, outdir) {
+/** Bundles `entry` into `outdir`/worker.js (+ the wasm file). nodePaths: where packages resolve from. */
+export async function bundleWorker(entry, outdir, { nodePaths = [] } = {}) {
   await mkdir(outdir, { recursive: true });
   await build({
     entryPoints: [entry],
@@ -17,6 +18,7 @@ export async function bundleWorker(entry, outdir) {
     platform: "neutral",
     conditions: ["workerd", "worker", "browser"],
     mainFields: ["module", "main"],
+    nodePaths,
     outfile: `${outdir}/worker.js`,
     logLevel: "error",
     plugins: [{
@@ -30,15 +32,22 @@ export async function bundleWorker(entry, outdir) {
   return `${outdir}/worker.js`;
 }
 
-export async function startWorkerdHost({ secret = "host-suite-secret" } = {}) {
-  const scriptPath = await bundleWorker(here("./fixtures/worker.js"), here("../../build/hosts-worker"));
-  const mf = new Miniflare({
+/** Miniflare options that load a bundle made by bundleWorker. */
+export function workerModules(scriptPath) {
+  return {
     modulesRoot: dirname(scriptPath),
     modules: [
       { type: "ESModule", path: scriptPath },
       { type: "CompiledWasm", path: join(dirname(scriptPath), "teleportal_core.wasm") },
     ],
     compatibilityDate: "2026-04-01",
+  };
+}
+
+export async function startWorkerdHost({ secret = "host-suite-secret" } = {}) {
+  const scriptPath = await bundleWorker(here("./fixtures/worker.js"), here("../../build/hosts-worker"));
+  const mf = new Miniflare({
+    ...workerModules(scriptPath),
     durableObjects: { SEED: "SeedRoom", BUILTIN: "BuiltinRoom" },
     bindings: { TELEPORTAL_SECRET: secret },
     host: "127.0.0.1",

@@ -468,9 +468,9 @@ if (process.env.TP_TOKEN_BUN === "1") {
   });
 
   test("the token vectors pass in workerd (miniflare, bundled like wrangler)", async () => {
-    const { build } = await import("esbuild");
     const { Miniflare } = await import("miniflare");
-    const { mkdir, writeFile, copyFile } = await import("node:fs/promises");
+    const { mkdir, writeFile } = await import("node:fs/promises");
+    const { bundleWorker, workerModules } = await import("../hosts/workerd-host.mjs");
     const root = fileURLToPath(new URL("../../", import.meta.url));
     const dir = `${root}build/token-workerd`;
     await mkdir(dir, { recursive: true });
@@ -512,32 +512,8 @@ export default {
 };
 `,
     );
-    await build({
-      entryPoints: [`${dir}/entry.js`],
-      bundle: true,
-      format: "esm",
-      platform: "neutral",
-      conditions: ["workerd", "worker", "browser"],
-      mainFields: ["module", "main"],
-      nodePaths: [`${root}tests/node_modules`],
-      outfile: `${dir}/worker.js`,
-      logLevel: "error",
-      plugins: [{
-        name: "wasm-module",
-        setup(b) {
-          b.onResolve({ filter: /\.wasm$/ }, () => ({ path: "./teleportal_core.wasm", external: true }));
-        },
-      }],
-    });
-    await copyFile(`${root}wasm/dist/teleportal_core.wasm`, `${dir}/teleportal_core.wasm`);
-    const mf = new Miniflare({
-      modulesRoot: dir,
-      modules: [
-        { type: "ESModule", path: `${dir}/worker.js` },
-        { type: "CompiledWasm", path: `${dir}/teleportal_core.wasm` },
-      ],
-      compatibilityDate: "2026-04-01",
-    });
+    const script = await bundleWorker(`${dir}/entry.js`, dir, { nodePaths: [`${root}tests/node_modules`] });
+    const mf = new Miniflare(workerModules(script));
     try {
       const res = await mf.dispatchFetch("http://localhost/");
       const body = await res.json();
