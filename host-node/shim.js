@@ -29,6 +29,10 @@ async function writeResponse(socket, response) {
  */
 export function createNodeHandlers(hub, WebSocketServer, { maxPayload = 16 * 1024 * 1024 } = {}) {
   const wss = new WebSocketServer({ noServer: true, maxPayload });
+  const extraHeaders = new WeakMap(); // request -> headers for its 101 response
+  wss.on("headers", (headers, req) => {
+    for (const [k, v] of Object.entries(extraHeaders.get(req) ?? {})) headers.push(`${k}: ${v}`);
+  });
   return {
     wss,
     async upgrade(message, socket, head) {
@@ -36,13 +40,8 @@ export function createNodeHandlers(hub, WebSocketServer, { maxPayload = 16 * 102
       const auth = await hub.authorize(toRequest(message));
       if (auth.response) return writeResponse(socket, auth.response);
       if (socket.destroyed) return;
-      const addHeaders = (headers, req) => {
-        if (req !== message) return;
-        for (const [k, v] of Object.entries(auth.headers)) headers.push(`${k}: ${v}`);
-      };
-      wss.on("headers", addHeaders);
+      extraHeaders.set(message, auth.headers);
       wss.handleUpgrade(message, socket, head, (ws) => {
-        wss.off("headers", addHeaders);
         const id = hub.newId();
         ws.on("message", (data) => hub.message(id, data));
         ws.on("close", () => hub.close(id));
@@ -55,7 +54,6 @@ export function createNodeHandlers(hub, WebSocketServer, { maxPayload = 16 * 102
           bufferedAmount: () => ws.bufferedAmount,
         });
       });
-      if (socket.destroyed) wss.off("headers", addHeaders); // handshake rejected by ws itself
     },
   };
 }
