@@ -52,14 +52,29 @@ const { YClient } = await import("../hosts/yclient.mjs");
 const { WebsocketProvider } = await import("y-websocket");
 const { HocuspocusProvider } = await import("@hocuspocus/provider");
 
-process.setMaxListeners(0); // each WebsocketProvider registers a process 'exit' listener
+process.setMaxListeners(0);
+
+// Wire counters over every client socket of this process (all adapters use this `ws`).
+const wire = { framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0 };
+const sizeOf = (d) => (Array.isArray(d) ? d.reduce((n, x) => n + x.length, 0) : d?.byteLength ?? d?.length ?? 0);
+const origEmit = WebSocket.prototype.emit;
+WebSocket.prototype.emit = function (event, data, ...rest) {
+  if (event === "message") (wire.framesIn++, (wire.bytesIn += sizeOf(data)));
+  return origEmit.call(this, event, data, ...rest);
+};
+const origSend = WebSocket.prototype.send;
+WebSocket.prototype.send = function (data, ...rest) {
+  wire.framesOut++;
+  wire.bytesOut += sizeOf(data);
+  return origSend.call(this, data, ...rest);
+}; // each WebsocketProvider registers a process 'exit' listener
 
 const quick = process.env.RELAY_QUICK === "1";
 const num = (name, full, small) => Number(process.env[name] ?? (quick ? small : full));
 const cfg = {
   rooms: num("RELAY_ROOMS", 20, 4),
   clients: num("RELAY_CLIENTS", 10, 5),
-  edits: num("RELAY_EDITS", 50, 20),
+  edits: num("RELAY_EDITS", 50, 40),
   lateEdits: num("RELAY_LATE_EDITS", 5000, 1000),
   lateJoins: num("RELAY_LATE_JOINS", 5, 3),
   repeat: num("RELAY_REPEAT", 1, 1),
@@ -174,7 +189,7 @@ async function openClients(adapter, port, specs, concurrency = 8) {
 const tokenFor = (ci, k) => (ci.toString(36).padStart(2, "0") + k.toString(36).padStart(3, "0") + ";").slice(-TOKEN_LEN);
 
 // ---- one run against one server ----
-async function runOnce(key) {
+async function runOnce(key, cfg) {
   const spec = servers[key];
   const srv = await startServer(spec.cmd);
   const result = { key };
@@ -198,6 +213,7 @@ async function runOnce(key) {
     const target = C * K * TOKEN_LEN;
     const cpu0 = procStats(srv.pid).cpu;
     const drv0 = process.cpuUsage();
+    const wire0 = { ...wire };
     const t0 = performance.now();
     for (let k = 0; k < K; k++) {
       for (const cl of clients) cl.text.insert(cl.text.length, tokenFor(cl.idx, k));
@@ -209,6 +225,7 @@ async function runOnce(key) {
     const drv = process.cpuUsage(drv0);
     result.driverCpu = (drv.user + drv.system) / 1e6;
     await sleep(250);
+    for (const f of Object.keys(wire)) result[f] = wire[f] - wire0[f];
     result.serverCpu = procStats(srv.pid).cpu - cpu0;
     result.delivered = R * C * K * (C - 1);
     for (let r = 0; r < R; r++) {
@@ -268,10 +285,20 @@ console.log(
     `node ${process.version}, ${os.cpus().length} CPUs, load ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`,
 );
 
+// Warm-up (discarded): one tiny run per server, so the driver's JIT has seen every client path
+// (Y.js, our wasm codec, both providers) before the first measured run.
+if (process.env.RELAY_WARMUP !== "0") {
+  const tiny = { rooms: 2, clients: 3, edits: 10, lateEdits: 100, lateJoins: 1 };
+  for (const key of order) {
+    const r = await runOnce(key, tiny);
+    if (r.error) console.log(`  warm-up ${key}: FAILED ${r.error}`);
+  }
+}
+
 const runs = Object.fromEntries(order.map((k) => [k, []]));
 for (let rep = 0; rep < cfg.repeat; rep++) {
   for (const key of order) {
-    const r = await runOnce(key);
+    const r = await runOnce(key, cfg);
     runs[key].push(r);
     const line = r.error
       ? `  ${key}: FAILED ${r.error}`
@@ -295,6 +322,7 @@ const rows = order.map((key) => {
     peakRssMB: m((r) => r.peakRssMB),
     lateJoinMs: m((r) => r.lateJoinMs),
     connectMs: m((r) => r.connectMs),
+    framesIn: m((r) => r.framesIn), bytesIn: m((r) => r.bytesIn), framesOut: m((r) => r.framesOut), bytesOut: m((r) => r.bytesOut),
     clientErrors: Math.max(0, ...ok.map((r) => r.clientErrors)),
   };
 });
@@ -335,6 +363,13 @@ console.log(
     `\ndelivered edits = rooms*clients*edits*(clients-1) = ${cfg.rooms * cfg.clients * cfg.edits * (cfg.clients - 1)}; ` +
     `server CPU from first edit to convergence + 250 ms; driver CPU = this process (all clients) over the same span.`,
 );
+const edits = cfg.rooms * cfg.clients * cfg.edits;
+const delivered = edits * (cfg.clients - 1);
+console.log(`\nwire, edit phase (all clients): frames/bytes received per delivered edit, sent per edit made`);
+for (const r of rows.filter((r) => !r.failed)) {
+  console.log(`  ${servers[r.key].label.padEnd(26)} in ${fmt(r.framesIn / delivered, 2)} frames, ${fmt(r.bytesIn / delivered, 1)} B` +
+    `   out ${fmt(r.framesOut / edits, 2)} frames, ${fmt(r.bytesOut / edits, 1)} B`);
+}
 const errs = rows.filter((r) => r.clientErrors > 0);
 if (errs.length) console.log(`client-side errors/NACKs: ${errs.map((r) => `${r.key}: ${r.clientErrors}`).join(", ")}`);
 process.exit(rows.some((r) => r.failed) ? 1 : 0);
