@@ -19,12 +19,15 @@
 //   delivered edits = R * C * K * (C - 1)   (each edit applied by each other client of its room)
 // Server cost: CPU time (utime + stime of the server process, /proc/<pid>/stat) from just before
 // the first edit to convergence + 250 ms settle; peak RSS = VmHWM over the server's whole life.
-// Late joiner: one writer puts N edits (N updates) into a fresh room; after an observer has seen
+// Late joiner: one writer puts N edits (N updates, each at a pseudo-random position, so the doc
+// holds ~N separate items rather than one merged run) into a fresh room; after an observer has seen
 // them all, J new clients join one after another; time from connect to holding all N edits.
 //
 // Environment: RELAY_QUICK=1, RELAY_ROOMS, RELAY_CLIENTS, RELAY_EDITS, RELAY_LATE_EDITS,
 // RELAY_LATE_JOINS, RELAY_REPEAT (fresh server process per repeat, medians reported),
-// RELAY_SERVERS=ours-bun,ours-node,y-websocket,hocuspocus (subset/order).
+// RELAY_SERVERS=ours-bun,ours-node,y-websocket,hocuspocus,hocuspocus-nobatch (subset/order).
+// hocuspocus-nobatch is Hocuspocus with flushDelay:false: one broadcast per incoming update like
+// the others (4.x's default coalesces the updates of one event-loop turn into one broadcast).
 // Prints a table; asserts no timings.
 import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -89,6 +92,12 @@ const servers = {
   "ours-node": { label: "ours (Node)", cmd: [process.execPath, join(here, "servers", "ours-node.mjs")], client: oursClient },
   "y-websocket": { label: "@y/websocket-server 0.1.1", cmd: [process.execPath, join(here, "servers", "y-websocket.mjs")], client: yWebsocketClient },
   hocuspocus: { label: "Hocuspocus 4.7.0", cmd: [process.execPath, join(here, "servers", "hocuspocus.mjs")], client: hocuspocusClient },
+  "hocuspocus-nobatch": {
+    label: "Hocuspocus, flushDelay:false",
+    cmd: [process.execPath, join(here, "servers", "hocuspocus.mjs")],
+    env: { HOCUSPOCUS_FLUSH_DELAY: "false" },
+    client: hocuspocusClient,
+  },
 };
 const order = (process.env.RELAY_SERVERS ?? Object.keys(servers).join(",")).split(",").filter((s) => servers[s]);
 
@@ -121,8 +130,8 @@ function procStats(pid) {
   return { cpu, rssMB: kb("VmRSS") / 1024, hwmMB: kb("VmHWM") / 1024 };
 }
 
-async function startServer(cmd) {
-  const child = spawn(cmd[0], cmd.slice(1), { cwd: testsDir, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, TELEPORTAL_SECRET: "" } });
+async function startServer(cmd, env = {}) {
+  const child = spawn(cmd[0], cmd.slice(1), { cwd: testsDir, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, TELEPORTAL_SECRET: "", ...env } });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
   const port = await withTimeout(
@@ -191,7 +200,7 @@ const tokenFor = (ci, k) => (ci.toString(36).padStart(2, "0") + k.toString(36).p
 // ---- one run against one server ----
 async function runOnce(key, cfg) {
   const spec = servers[key];
-  const srv = await startServer(spec.cmd);
+  const srv = await startServer(spec.cmd, spec.env);
   const result = { key };
   const opened = [];
   try {
@@ -243,8 +252,10 @@ async function runOnce(key, cfg) {
     const [writer] = await openClients(spec.client, srv.port, [{ room: "late", doc: writerDoc }]);
     opened.push(writer);
     const wtext = writerDoc.getText("t");
+    let seed = 12345; // deterministic LCG: the same insert positions for every server
     for (let k = 0; k < N; k++) {
-      wtext.insert(wtext.length, tokenFor(0, k));
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      wtext.insert(seed % (wtext.length + 1), tokenFor(0, k));
       if (k % 100 === 99) await tick();
     }
     const observerDoc = new Y.Doc();
@@ -367,7 +378,7 @@ const edits = cfg.rooms * cfg.clients * cfg.edits;
 const delivered = edits * (cfg.clients - 1);
 console.log(`\nwire, edit phase (all clients): frames/bytes received per delivered edit, sent per edit made`);
 for (const r of rows.filter((r) => !r.failed)) {
-  console.log(`  ${servers[r.key].label.padEnd(26)} in ${fmt(r.framesIn / delivered, 2)} frames, ${fmt(r.bytesIn / delivered, 1)} B` +
+  console.log(`  ${servers[r.key].label.padEnd(30)} in ${fmt(r.framesIn / delivered, 2)} frames, ${fmt(r.bytesIn / delivered, 1)} B` +
     `   out ${fmt(r.framesOut / edits, 2)} frames, ${fmt(r.bytesOut / edits, 1)} B`);
 }
 const errs = rows.filter((r) => r.clientErrors > 0);
