@@ -559,14 +559,28 @@ struct EncV2 {
                     &type_ref_col.finish(), &len_col.finish()};
     std::size_t total = 1 + rest.size();
     for (const Out* c : cols) total += c->size() + 10;
-    Out o;
-    o.reserve(total);
-    o.u8(0);
-    for (const Out* c : cols) col(o, *c);
-    o.raw(rest.data(), rest.size());
+    // written straight into the result (one copy of each column)
+    Bytes out(total);
+    std::uint8_t* q = out.data();
+    *q++ = 0;
+    auto put = [&q](const std::uint8_t* p, std::size_t n) {
+      if (n) std::memcpy(q, p, n);
+      q += n;
+    };
+    for (const Out* c : cols) {
+      std::uint64_t v = c->size();
+      while (v > 0x7f) {
+        *q++ = static_cast<std::uint8_t>(0x80 | (v & 0x7f));
+        v >>= 7;
+      }
+      *q++ = static_cast<std::uint8_t>(v);
+      put(c->data(), c->size());
+    }
+    put(rest.data(), rest.size());
+    out.resize(static_cast<std::size_t>(q - out.data()));
     if (key_clock.overflow || left_clock.overflow || right_clock.overflow)
       cx->st.fail(Code::unencodable_value, "clock difference too large for a V2 column");
-    return o.take();
+    return out;
   }
 };
 

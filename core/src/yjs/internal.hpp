@@ -4,8 +4,10 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <new>
 #include <string>
 
 #include "tp/common/bytes.hpp"
@@ -56,11 +58,16 @@ struct Status {
   Code code = Code::ok;
   std::string detail;
   bool ok() const { return code == Code::ok; }
-  void fail(Code c, std::string d = {}) {
+  // Out of line: error paths must not weigh on the hot loops that can fail (in wasm an inlined
+  // std::string costs every call a stack frame).
+  TP_YJS_NOINLINE void fail(Code c, std::string d) {
     if (code == Code::ok) {
       code = c;
       detail = std::move(d);
     }
+  }
+  TP_YJS_NOINLINE void fail(Code c, const char* d = "") {
+    if (code == Code::ok) fail(c, std::string(d));
   }
   Error to_error(const char* where) const;
 };
@@ -76,9 +83,17 @@ struct Reader {
 
   std::size_t left() const { return static_cast<std::size_t>(e - p); }
   bool empty() const { return p >= e; }
-  void stop(Code c, std::string d = {}) {
+  TP_YJS_NOINLINE void stop(Code c, const char* d = "") {
+    st->fail(c, d);
+    p = e;
+  }
+  TP_YJS_NOINLINE void stop(Code c, std::string d) {
     st->fail(c, std::move(d));
     p = e;
+  }
+  TP_YJS_NOINLINE void stop_length(std::uint64_t n) {
+    stop(Code::length_out_of_range,
+         "declared length " + std::to_string(n) + " exceeds the " + std::to_string(left()) + " bytes left");
   }
   std::uint8_t u8() {
     if (p >= e) {
@@ -87,45 +102,53 @@ struct Reader {
     }
     return *p++;
   }
+  // Varints of up to 3 bytes are decoded without data-dependent branches (clock deltas in V2
+  // columns have random lengths, and mispredicted length branches dominated the column reads).
+  std::uint32_t peek3() const { return p[0] | (std::uint32_t{p[1]} << 8) | (std::uint32_t{p[2]} << 16); }
+  static int ctz32(std::uint32_t x) {
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_ctz(x);
+#else
+    int n = 0;
+    while (!(x & 1)) x >>= 1, ++n;
+    return n;
+#endif
+  }
   std::uint64_t vu() {
     if (p < e && *p < 0x80) return *p++;
-    if (e - p >= 2 && p[1] < 0x80) {
-      std::uint64_t v = (p[0] & 0x7fu) | (std::uint64_t{p[1]} << 7);
-      p += 2;
-      return v;
+    if (e - p >= 3) {
+      std::uint32_t x = peek3(), stop = ~x & 0x808080u;
+      if (stop) {
+        int len = (ctz32(stop) >> 3) + 1;  // 1..3 bytes
+        std::uint32_t v = (x & 0x7fu) | ((x >> 1) & (0x7fu << 7)) | ((x >> 2) & (0x7fu << 14));
+        p += len;
+        return v & ((1u << (7 * len)) - 1);
+      }
     }
     return vu_slow();
   }
   std::uint64_t vu_slow();
   // lib0 varInt: sign-magnitude; returns the magnitude, `neg` tells the sign (also for -0).
   std::uint64_t vi(bool& neg) {
-    if (e - p >= 4) {  // up to 3 bytes (20 bits) without bounds checks
-      std::uint8_t b0 = p[0];
-      neg = (b0 & 0x40) != 0;
-      std::uint64_t v = b0 & 0x3f;
-      if (b0 < 0x80) {
-        p += 1;
-        return v;
-      }
-      std::uint8_t b1 = p[1];
-      v |= std::uint64_t{b1 & 0x7fu} << 6;
-      if (b1 < 0x80) {
-        p += 2;
-        return v;
-      }
-      std::uint8_t b2 = p[2];
-      if (b2 < 0x80) {
-        p += 3;
-        return v | (std::uint64_t{b2} << 13);
+    if (e - p >= 3) {
+      std::uint32_t x = peek3(), stop = ~x & 0x808080u;
+      if (stop) {
+        int len = (ctz32(stop) >> 3) + 1;  // 1..3 bytes
+        std::uint32_t v = (x & 0x3fu) | ((x >> 2) & (0x7fu << 6)) | ((x >> 3) & (0x7fu << 13));
+        neg = (x & 0x40) != 0;
+        p += len;
+        return v & ((1u << (7 * len - 1)) - 1);
       }
     }
-    return vi_slow(neg);
+    std::uint64_t v = vi_slow();
+    neg = last_neg;
+    return v;
   }
-  std::uint64_t vi_slow(bool& neg);
+  bool last_neg = false;  // sign of the last vi_slow() value
+  std::uint64_t vi_slow();
   ByteView raw(std::uint64_t n) {
     if (n > left()) {
-      stop(Code::length_out_of_range, "declared length " + std::to_string(n) + " exceeds the " +
-                                          std::to_string(left()) + " bytes left");
+      stop_length(n);
       return {};
     }
     ByteView b(p, static_cast<std::size_t>(n));
@@ -136,47 +159,87 @@ struct Reader {
 };
 
 // ---- writing ---------------------------------------------------------------------------------
-// A byte buffer that grows ahead: `room(k)` makes k bytes writable, then writes go through a raw
-// pointer (no per-byte capacity check). `b` holds at least `n` bytes; only the first n are output.
+// A byte buffer that grows ahead (malloc/realloc, no zero-fill): `room(k)` makes k bytes
+// writable, then writes go through a raw pointer with no per-byte capacity check.
 struct Out {
-  Bytes b;
-  std::size_t n = 0;
+  std::uint8_t* buf = nullptr;
+  std::uint8_t* cur = nullptr;
+  std::uint8_t* lim = nullptr;
+
+  Out() = default;
+  Out(const Out&) = delete;
+  Out& operator=(const Out&) = delete;
+  Out(Out&& o) noexcept : buf(o.buf), cur(o.cur), lim(o.lim) { o.buf = o.cur = o.lim = nullptr; }
+  Out& operator=(Out&& o) noexcept {
+    if (this != &o) {
+      std::free(buf);
+      buf = o.buf;
+      cur = o.cur;
+      lim = o.lim;
+      o.buf = o.cur = o.lim = nullptr;
+    }
+    return *this;
+  }
+  ~Out() { std::free(buf); }
 
   std::uint8_t* room(std::size_t k) {
-    if (b.size() - n < k) grow(k);
-    return b.data() + n;
+    if (static_cast<std::size_t>(lim - cur) < k) grow(k);
+    return cur;
   }
   void grow(std::size_t k) {
-    std::size_t want = n + k;
-    std::size_t cap = b.size() * 2;
+    std::size_t n = size(), want = n + k, cap = 2 * static_cast<std::size_t>(lim - buf);
     if (cap < 64) cap = 64;
-    b.resize(cap < want ? want : cap);
+    if (cap < want) cap = want;
+    auto* nb = static_cast<std::uint8_t*>(std::realloc(buf, cap));
+    if (!nb) throw std::bad_alloc();
+    buf = nb;
+    cur = nb + n;
+    lim = nb + cap;
   }
   void reserve(std::size_t k) { room(k); }
-  void u8(std::uint8_t v) {
-    *room(1) = v;
-    ++n;
-  }
+  void u8(std::uint8_t v) { *room(1) = v, ++cur; }
+  // lib0 varUint; up to 3 bytes without data-dependent branches (4 bytes stored, len kept).
   void vu(std::uint64_t v) {
     std::uint8_t* q = room(10);
-    std::uint8_t* s = q;
+    if (v < (1u << 21)) {
+      auto x = static_cast<std::uint32_t>(v);
+      std::uint32_t two = x >= 0x80, three = x >= (1u << 14);
+      std::uint32_t w = (x & 0x7f) | (two << 7) | ((x << 1) & (0x7fu << 8)) | (three << 15) |
+                        ((x << 2) & (0x7fu << 16));
+      q[0] = static_cast<std::uint8_t>(w);
+      q[1] = static_cast<std::uint8_t>(w >> 8);
+      q[2] = static_cast<std::uint8_t>(w >> 16);
+      cur = q + 1 + two + three;
+      return;
+    }
     while (v > 0x7f) {
       *q++ = static_cast<std::uint8_t>(0x80 | (v & 0x7f));
       v >>= 7;
     }
     *q++ = static_cast<std::uint8_t>(v);
-    n += static_cast<std::size_t>(q - s);
+    cur = q;
   }
+  // lib0 varInt from magnitude and sign; up to 3 bytes without data-dependent branches.
   void vi(std::uint64_t mag, bool neg) {
     std::uint8_t* q = room(10);
-    std::uint8_t* s = q;
-    *q++ = static_cast<std::uint8_t>((mag > 0x3f ? 0x80 : 0) | (neg ? 0x40 : 0) | (mag & 0x3f));
+    if (mag < (1u << 20)) {
+      auto x = static_cast<std::uint32_t>(mag);
+      std::uint32_t two = x >= 0x40, three = x >= (1u << 13);
+      std::uint32_t w = (x & 0x3f) | (std::uint32_t{neg} << 6) | (two << 7) |
+                        ((x << 2) & (0x7fu << 8)) | (three << 15) | ((x << 3) & (0x7fu << 16));
+      q[0] = static_cast<std::uint8_t>(w);
+      q[1] = static_cast<std::uint8_t>(w >> 8);
+      q[2] = static_cast<std::uint8_t>(w >> 16);
+      cur = q + 1 + two + three;
+      return;
+    }
+    *q++ = static_cast<std::uint8_t>(0x80 | (neg ? 0x40 : 0) | (mag & 0x3f));
     mag >>= 6;
     while (mag > 0) {
       *q++ = static_cast<std::uint8_t>((mag > 0x7f ? 0x80 : 0) | (mag & 0x7f));
       mag >>= 7;
     }
-    n += static_cast<std::size_t>(q - s);
+    cur = q;
   }
   void vi_signed(std::int64_t v) {
     vi(v < 0 ? 0 - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v), v < 0);
@@ -184,16 +247,16 @@ struct Out {
   void raw(const std::uint8_t* p, std::size_t k) {
     if (k == 0) return;
     std::memcpy(room(k), p, k);
-    n += k;
+    cur += k;
   }
   void raw(ByteView v) { raw(v.data, v.size); }
-  std::size_t size() const { return n; }
-  const std::uint8_t* data() const { return b.data(); }
-  // The written bytes; the Out is empty afterwards.
+  std::size_t size() const { return static_cast<std::size_t>(cur - buf); }
+  const std::uint8_t* data() const { return buf; }
+  // A copy of the written bytes; the Out is empty afterwards (and keeps its buffer).
   Bytes take() {
-    b.resize(n);
-    n = 0;
-    return std::move(b);
+    Bytes r(buf, cur);
+    cur = buf;
+    return r;
   }
 };
 

@@ -110,7 +110,8 @@ std::uint64_t Reader::vu_slow() {
   }
 }
 
-std::uint64_t Reader::vi_slow(bool& neg) {
+std::uint64_t Reader::vi_slow() {
+  bool& neg = last_neg;
   if (e - p >= 9) {
     std::uint8_t first = *p++;
     neg = (first & 0x40) != 0;
