@@ -287,7 +287,9 @@ async function runOnce(key, cfg) {
 // ---- main ----
 const median = (xs) => {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  return s.length ? s[s.length >> 1] : NaN;
+  if (!s.length) return NaN;
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 };
 
 console.log(
