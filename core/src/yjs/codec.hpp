@@ -82,6 +82,18 @@ struct UintOptRleDec {
     s = r.vi(neg);
     count = neg ? r.vu() + 2 : 1;
   }
+  // Consumes k values without returning them (stops at the first error).
+  void skip(std::uint64_t k) {
+    while (k > 0) {
+      if (count == 0) {
+        refill();
+        if (count == 0) return;
+      }
+      std::uint64_t take = k < count ? k : count;
+      count -= take;
+      k -= take;
+    }
+  }
   bool done() const { return count == 0 && r.empty(); }
 };
 
@@ -107,6 +119,33 @@ struct IntDiffOptRleDec {
     // floor(v / 2) of the signed value v = (neg ? -m : m); bit 0 says whether a run length follows
     diff = neg ? -static_cast<std::int64_t>((m + 1) >> 1) : static_cast<std::int64_t>(m >> 1);
     count = (m & 1) ? r.vu() + 2 : 1;
+  }
+  // Consumes k values without returning them, with the same range check on each (a run is
+  // monotonic: its last value is in range iff all are); stops at the first error.
+  void skip(std::uint64_t k) {
+    while (k > 0) {
+      if (count == 0) {
+        refill();
+        if (count == 0) return;
+      }
+      std::uint64_t take = k < count ? k : count;
+      if (take == 1) {
+        s += diff;
+      } else {
+        std::uint64_t mag = diff < 0 ? 0 - static_cast<std::uint64_t>(diff) : static_cast<std::uint64_t>(diff);
+        if (mag != 0 && take > kMaxSafe / mag) {  // |take * diff| > 2^53: out of range
+          bad();
+          return;
+        }
+        s += static_cast<std::int64_t>(take) * diff;
+      }
+      if (static_cast<std::uint64_t>(s) > kMaxSafe) {
+        bad();
+        return;
+      }
+      count -= take;
+      k -= take;
+    }
   }
   std::uint64_t bad() {
     r.stop(Code::integer_out_of_range, "column value");
@@ -235,6 +274,11 @@ struct DecV1 {
   std::uint64_t skip_string() { return string().u16; }
   void skip_key() { string(); }
   void skip_json() { json(); }
+  std::uint64_t skim_client() { return client(); }
+  void skim_left_id() { left_id(); }
+  void skim_right_id() { left_id(); }
+  void skim_flush() {}
+  static constexpr bool kSkimDefers = false;
   void reset_ds() {}
   std::uint64_t ds_clock() { return rest.vu(); }
   std::uint64_t ds_len() { return rest.vu(); }
@@ -325,6 +369,24 @@ struct DecV2 {
   }
   void skip_json() { skip_any(rest); }
   std::size_t skipped_keys = 0;
+  // Ids are only counted while skimming and their column values consumed in bulk (skim_flush,
+  // and before every block's client): the same values are read and range-checked, but an error
+  // may surface at another struct than with the exact reader (callers then re-run exactly).
+  std::uint64_t defer_client = 0, defer_left = 0, defer_right = 0;
+  static constexpr bool kSkimDefers = true;
+  std::uint64_t skim_client() {
+    client_col.skip(defer_client);
+    defer_client = 0;
+    return client_col.read();
+  }
+  void skim_left_id() { ++defer_client, ++defer_left; }
+  void skim_right_id() { ++defer_client, ++defer_right; }
+  void skim_flush() {
+    client_col.skip(defer_client);
+    left_clock.skip(defer_left);
+    right_clock.skip(defer_right);
+    defer_client = defer_left = defer_right = 0;
+  }
   void reset_ds() { ds_cur = 0; }
   std::uint64_t ds_clock() {
     ds_cur += rest.vu();

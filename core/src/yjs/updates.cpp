@@ -250,8 +250,21 @@ std::uint64_t skim_content(D& d, Ctx& cx, std::uint8_t ref) {
   }
 }
 
+template <bool kDefer, class D, class F>
+void skim_loop(D& d, Ctx& cx, F& on);
+
 template <class D, class F>
-void skim_structs(D& d, Ctx& cx, F&& on) {
+void skim_structs(D& d, Ctx& cx, F&& on, bool defer) {
+  if (defer) {
+    skim_loop<true>(d, cx, on);
+    if (cx.st.ok()) d.skim_flush();
+  } else {
+    skim_loop<false>(d, cx, on);
+  }
+}
+
+template <bool kDefer, class D, class F>
+void skim_loop(D& d, Ctx& cx, F& on) {
   Status& st = cx.st;
   std::uint64_t clients_left = d.rest.vu(), structs_left = 0, client = 0, clock = 0;
   if (clients_left > d.rest.left() / 2) d.rest.stop(Code::length_out_of_range, "client count");
@@ -260,7 +273,7 @@ void skim_structs(D& d, Ctx& cx, F&& on) {
       if (clients_left == 0 || !st.ok()) return;
       --clients_left;
       structs_left = d.rest.vu();
-      client = d.client();
+      client = kDefer ? d.skim_client() : d.client();
       clock = d.rest.vu();
       if (!st.ok()) return;
     }
@@ -274,13 +287,13 @@ void skim_structs(D& d, Ctx& cx, F&& on) {
       skip = true;
       len = d.rest.vu();
     } else if (info & 0x1f) {
-      if (info & 0x80) d.left_id();
-      if (info & 0x40) d.right_id();
+      if (info & 0x80) kDefer ? d.skim_left_id() : (void)d.left_id();
+      if (info & 0x40) kDefer ? d.skim_right_id() : (void)d.right_id();
       if ((info & 0xc0) == 0) {
         if (d.parent_info()) {
           d.skip_string();
         } else {
-          d.left_id();
+          kDefer ? d.skim_left_id() : (void)d.left_id();
         }
         if (info & 0x20) d.skip_string();
       }
@@ -527,7 +540,7 @@ void merge_ds(std::vector<DsClient>& all, std::vector<DsClient>& out) {
 
 // ---- operations ------------------------------------------------------------------------------
 template <class D>
-Result<UpdateInfo> validate_impl(ByteView update) {
+Result<UpdateInfo> validate_run(ByteView update, bool defer) {
   Ctx cx;
   cx.budget = struct_budget(update.size);
   D d(&cx);
@@ -541,7 +554,7 @@ Result<UpdateInfo> validate_impl(ByteView update) {
       if (!any || client != last_client) ++info.clients;
       any = true;
       last_client = client;
-    });
+    }, defer);
   }
   std::vector<DsClient> ds;
   if (cx.st.ok()) read_ds(d, cx, ds);
@@ -555,7 +568,7 @@ Result<UpdateInfo> validate_impl(ByteView update) {
 // encodeStateVectorFromUpdate: per client, the end of the structs that follow each other from
 // clock 0 (a Skip or a gap stops the count).
 template <class D>
-Result<Bytes> state_vector_impl(ByteView update) {
+Result<Bytes> state_vector_run(ByteView update, bool defer) {
   Ctx cx;
   cx.budget = struct_budget(update.size);
   D d(&cx);
@@ -583,7 +596,7 @@ Result<Bytes> state_vector_impl(ByteView update) {
       }
       if (skip) stop_counting = true;
       if (!stop_counting) cur_clock = clock + len;
-    });
+    }, defer);
     if (!first && cur_clock != 0) {
       ++size;
       sv.vu(cur_client);
@@ -598,6 +611,21 @@ Result<Bytes> state_vector_impl(ByteView update) {
   o.vu(size);
   o.raw(sv.data(), sv.size());
   return o.take();
+}
+
+// A deferred skim reads the same values as the exact one, so both fail or neither does; on
+// failure the exact reader runs again to report the same first error as every other operation.
+template <class D>
+Result<UpdateInfo> validate_impl(ByteView update) {
+  auto r = validate_run<D>(update, D::kSkimDefers);
+  if (!r && D::kSkimDefers) return validate_run<D>(update, false);
+  return r;
+}
+template <class D>
+Result<Bytes> state_vector_impl(ByteView update) {
+  auto r = state_vector_run<D>(update, D::kSkimDefers);
+  if (!r && D::kSkimDefers) return state_vector_run<D>(update, false);
+  return r;
 }
 
 Result<std::unordered_map<std::uint64_t, std::uint64_t>> sv_map(ByteView bytes) {
