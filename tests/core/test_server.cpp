@@ -255,6 +255,7 @@ TEST_CASE("presence roster order follows clients, then ids; an id moves to its n
 
 TEST_CASE("accepted updates are persisted; a restored server serves the same state", "[server]") {
   server::ServerConfig config;
+  config.persist = true;
   config.compact_after = 2;
   server::Server first(config);
   json ctx = {{"room", "room-1"}};
@@ -292,4 +293,20 @@ TEST_CASE("accepted updates are persisted; a restored server serves the same sta
   REQUIRE(out.size() == 3);
   CHECK(to_hex(out[1].raw) == "594a530103646f630000000301650b");  // server SV {101: 11}
   CHECK(second.document_state("room-1/doc") == first.document_state("room-1/doc"));
+}
+
+TEST_CASE("without storage nothing is persisted; many writes are merged in memory", "[server]") {
+  server::ServerConfig config;
+  config.merge_after = 2;
+  server::Server srv(config);
+  auto a = srv.open("A", json{{"room", "room-1"}});
+  auto w1 = srv.message(a, vector_frame("basic-sync-and-fanout", "A sync-step-2 with its full state"));
+  auto w2 = srv.message(a, vector_frame("basic-sync-and-fanout", "A incremental update"));
+  for (const auto* outs : {&w1, &w2}) {
+    for (const auto& o : *outs) CHECK_FALSE(std::holds_alternative<server::PersistOutput>(o));
+  }
+  auto c = srv.open("C", json{{"room", "room-1"}});
+  auto out = frames(srv.message(c, kSyncStep1));
+  REQUIRE(out.size() == 3);
+  CHECK(to_hex(out[1].raw) == "594a530103646f630000000301650b");
 }

@@ -46,6 +46,7 @@ class ServerCore {
       if (j.value("permissions", std::string("none")) == "token") {
         config.permissions = tp::server::PermissionMode::token;
       }
+      config.persist = j.value("persist", false);
       if (j.contains("maxMessageSize") && j["maxMessageSize"].is_number_unsigned()) {
         config.max_message_size = j["maxMessageSize"].get<std::size_t>();
       }

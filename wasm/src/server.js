@@ -40,6 +40,7 @@ export class Server {
     this.#core = new core.ServerCore(
       JSON.stringify({
         permissions,
+        persist: Boolean(options.storage),
         maxMessageSize: options.maxMessageSize ?? 10 * 1024 * 1024,
       }),
     );

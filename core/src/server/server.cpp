@@ -349,7 +349,7 @@ Result<Bytes> Server::materialize(DocumentSession& s, Outputs& out) {
     s.pending.clear();
     s.pending.push_back(std::move(merged).value());
   }
-  if (s.stored_appends >= config_.compact_after) {
+  if (config_.persist && s.stored_appends >= config_.compact_after) {
     protocol::ContentEncryptedEnvelope e;
     e.structure_update = s.pending.front();
     e.encrypted_sidecars = s.sidecars;
@@ -414,7 +414,7 @@ void Server::on_doc(Context& cx, DocumentSession& s, const Message& m, ByteView 
       }
     }
     relay(cx, s, frame);
-    if (!structure.empty() || !envelope.value().encrypted_sidecars.empty()) {
+    if (config_.persist && (!structure.empty() || !envelope.value().encrypted_sidecars.empty())) {
       protocol::ContentEncryptedEnvelope stored;
       stored.structure_update = structure;
       stored.encrypted_sidecars = envelope.value().encrypted_sidecars;
@@ -423,6 +423,11 @@ void Server::on_doc(Context& cx, DocumentSession& s, const Message& m, ByteView 
     }
     if (!structure.empty()) s.pending.push_back(structure);
     for (auto& sidecar : envelope.value().encrypted_sidecars) s.sidecars.push_back(std::move(sidecar));
+    if (s.pending.size() >= config_.merge_after) {
+      if (auto merged = materialize(s, cx.out); !merged) {
+        cx.out.push_back(LogOutput{"error", "merge_failed", {{"document_id", s.key}, {"error", merged.error().message}}});
+      }
+    }
     if (m.is<protocol::SyncStep2>()) send(cx, doc_message(s, protocol::SyncDone{}));
     ack(cx, m.id);
     return;

@@ -58,8 +58,12 @@ struct ServerConfig {
   std::size_t max_message_size = 10 * 1024 * 1024;
   // Consecutive undecodable frames after which a connection is closed (1008).
   std::uint32_t max_invalid_frames = 64;
+  // Emit PersistOutputs (only when the host has durable storage for them).
+  bool persist = false;
   // Stored appends after which the next read also replaces the stored log with one merged entry.
   std::uint32_t compact_after = 32;
+  // In-memory pending updates after which a write merges them (bounds memory between reads).
+  std::uint32_t merge_after = 256;
 };
 
 // What the server keeps for one document (session key): the Y.js state and who is in it.
