@@ -105,6 +105,14 @@ struct Server::Context {
 
 namespace {
 
+// A frame that is not ping/pong: its message, or why it is not a valid Teleportal message.
+Result<Message> decode_frame(ByteView frame) {
+  if (!protocol::is_binary_message(frame)) {
+    return make_error("not_teleportal", "Invalid message: not a Teleportal frame (no YJS magic)");
+  }
+  return protocol::decode_message(frame);
+}
+
 std::string string_field(const nlohmann::json& j, const char* name) {
   if (!j.is_object()) return {};
   auto it = j.find(name);
@@ -205,10 +213,7 @@ Outputs Server::message(ClientHandle handle, ByteView frame) {
     return out;
   }
 
-  auto decoded = protocol::is_binary_message(frame)
-                     ? protocol::decode_message(frame)
-                     : Result<Message>(make_error("not_teleportal",
-                                                  "Invalid message: not a Teleportal frame (no YJS magic)"));
+  auto decoded = decode_frame(frame);
   if (!decoded) {
     std::string id = protocol::message_id(frame);
     nack(cx, id, decoded.error().message);
@@ -575,13 +580,9 @@ FrameVerdict inspect_frame(ByteView frame) {
     return v;
   }
   if (protocol::is_pong_message(frame)) return v;
-  if (!protocol::is_binary_message(frame)) {
-    v.error = "Invalid message: not a Teleportal frame (no YJS magic)";
-  } else if (auto decoded = protocol::decode_message(frame); !decoded) {
-    v.error = decoded.error().message;
-  } else {
-    return v;
-  }
+  auto decoded = decode_frame(frame);
+  if (decoded) return v;
+  v.error = decoded.error().message;
   protocol::Message nack;
   nack.payload = protocol::Ack{protocol::message_id(frame), std::nullopt, v.error};
   v.reply = protocol::encode_message(nack);
