@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "base64url.hpp"
 #include "json_text.hpp"
 
 namespace tp::token {
@@ -209,15 +210,36 @@ VerifyResult verify_impl(std::string_view token, const VerifyOptions& o,
     if (bad.code != ErrorCode::none) return bad;
   }
 
-  // jose turns the encoded payload into ASCII bytes and rejects anything else.
+  // The payload is decoded here, before the signature is checked, so that its characters
+  // are looked at once; a decoding failure is only reported after the signature (step 9).
+  std::string payload_text;
+  bool payload_ok = false;
   if (b64) {
-    for (char c : p64)
-      if (static_cast<unsigned char>(c) > 127) return fail(ErrorCode::payload_not_ascii);
+    payload_text.resize(base64url_decoded_max(p64.size()));
+    auto* out = reinterpret_cast<std::uint8_t*>(payload_text.data());
+    std::ptrdiff_t n = base64url_decode_to(p64, out);
+    payload_ok = n >= 0;
+    if (payload_ok) {
+      payload_text.resize(static_cast<std::size_t>(n));  // p64 was ASCII: it decoded
+    } else {
+      // jose turns the encoded payload into ASCII bytes and rejects anything else.
+      for (char c : p64)
+        if (static_cast<unsigned char>(c) > 127) return fail(ErrorCode::payload_not_ascii);
+    }
   }
 
-  // 7-8: signature.
-  std::optional<Bytes> sig = base64url_decode(s64);
-  if (!sig) return fail(ErrorCode::signature_decode);
+  // 7-8: signature (43 characters when well formed).
+  std::uint8_t sig_small[base64url_decoded_max(64)];
+  std::optional<Bytes> sig_large;
+  const std::uint8_t* sig = sig_small;
+  std::ptrdiff_t sig_size = -1;
+  if (s64.size() <= 64) {
+    sig_size = base64url_decode_to(s64, sig_small);
+  } else if ((sig_large = base64url_decode(s64))) {
+    sig = sig_large->data();
+    sig_size = static_cast<std::ptrdiff_t>(sig_large->size());
+  }
+  if (sig_size < 0) return fail(ErrorCode::signature_decode);
   if (o.secret.empty()) return fail(ErrorCode::key_empty);
   ensure_sodium();
   crypto_auth_hmacsha256_state st;
@@ -230,20 +252,21 @@ VerifyResult verify_impl(std::string_view token, const VerifyOptions& o,
   unsigned char mac[crypto_auth_hmacsha256_BYTES];
   crypto_auth_hmacsha256_final(&st, mac);
   sodium_memzero(&st, sizeof st);
-  if (sig->size() != sizeof mac || sodium_memcmp(sig->data(), mac, sizeof mac) != 0)
+  if (sig_size != static_cast<std::ptrdiff_t>(sizeof mac) ||
+      sodium_memcmp(sig, mac, sizeof mac) != 0)
     return fail(ErrorCode::signature_invalid);
 
   // 9-10: payload bytes.
-  Bytes payload;
   if (b64) {
-    std::optional<Bytes> raw = base64url_decode(p64);
-    if (!raw) return fail(ErrorCode::payload_decode);
-    payload = std::move(*raw);
+    if (!payload_ok) return fail(ErrorCode::payload_decode);
   } else if (crit_has_b64) {
     return fail(ErrorCode::unencoded_payload);
   }
-  // 11-18: claims.
-  return check_claims(decode_utf8_like_js(ByteView(payload)), o, now_seconds);
+  // 11-18: claims, on the text TextDecoder would produce (the bytes themselves when ASCII).
+  unsigned char high = 0;
+  for (char c : payload_text) high |= static_cast<unsigned char>(c);
+  if (high >= 0x80) payload_text = decode_utf8_like_js(ByteView(std::string_view(payload_text)));
+  return check_claims(std::move(payload_text), o, now_seconds);
 }
 
 }  // namespace
