@@ -416,7 +416,7 @@ struct DecV2 {
 struct UintOptRleEnc {
   Out o;
   std::uint64_t s = 0, count = 0;
-  void write(std::uint64_t v) {
+  TP_YJS_INLINE void write(std::uint64_t v) {
     if (s == v) {
       ++count;
     } else {
@@ -442,7 +442,7 @@ struct IntDiffOptRleEnc {
   Out o;
   std::int64_t s = 0, diff = 0;
   std::uint64_t count = 0;
-  void write(std::uint64_t uv) {
+  TP_YJS_INLINE void write(std::uint64_t uv) {
     auto v = static_cast<std::int64_t>(uv);
     if (diff == v - s) {
       s = v;
@@ -475,7 +475,7 @@ struct RleU8Enc {
   bool has = false;
   std::uint8_t s = 0;
   std::uint64_t count = 0;
-  void write(std::uint8_t v) {
+  TP_YJS_INLINE void write(std::uint8_t v) {
     if (has && s == v) {
       ++count;
     } else {
@@ -573,11 +573,11 @@ struct EncV2 {
   explicit EncV2(Ctx* c) : cx(c) {}
   void write_client(std::uint64_t c) { client_col.write(c); }
   void info(std::uint8_t i) { info_col.write(i); }
-  void left_id(const Id& id) {
+  TP_YJS_INLINE void left_id(const Id& id) {
     client_col.write(id.client);
     left_clock.write(id.clock);
   }
-  void right_id(const Id& id) {
+  TP_YJS_INLINE void right_id(const Id& id) {
     client_col.write(id.client);
     right_clock.write(id.clock);
   }

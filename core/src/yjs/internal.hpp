@@ -220,7 +220,7 @@ struct Out {
     cur = q;
   }
   // lib0 varInt from magnitude and sign; up to 3 bytes without data-dependent branches.
-  void vi(std::uint64_t mag, bool neg) {
+  TP_YJS_INLINE void vi(std::uint64_t mag, bool neg) {
     std::uint8_t* q = room(10);
     if (mag < (1u << 20)) {
       auto x = static_cast<std::uint32_t>(mag);
