@@ -23,6 +23,20 @@ constexpr std::array<std::int8_t, 256> make_table() {
 }
 constexpr auto kTable = make_table();
 
+// The same lookup pre-shifted for each position of a group of four: value << (18 - 6 * pos),
+// or kBad (a bit no valid group sets) for characters outside the alphabet. A group decodes
+// with four loads and three ORs.
+constexpr std::uint32_t kBad = 0x80000000u;
+constexpr std::array<std::array<std::uint32_t, 256>, 4> make_shifted() {
+  std::array<std::array<std::uint32_t, 256>, 4> t{};
+  for (int pos = 0; pos < 4; ++pos)
+    for (int c = 0; c < 256; ++c)
+      t[pos][c] = kTable[c] < 0 ? kBad
+                                : static_cast<std::uint32_t>(kTable[c]) << (18 - 6 * pos);
+  return t;
+}
+constexpr auto kShifted = make_shifted();
+
 // ASCII whitespace as the Infra standard defines it: TAB, LF, FF, CR, SPACE.
 inline bool is_ascii_ws(unsigned char c) {
   return c == 0x09 || c == 0x0A || c == 0x0C || c == 0x0D || c == 0x20;
@@ -70,23 +84,33 @@ std::string base64url_encode(ByteView bytes) {
   return out;
 }
 
-std::ptrdiff_t base64url_decode_to(std::string_view s, std::uint8_t* out) {
+std::ptrdiff_t base64url_decode_to(std::string_view s, std::uint8_t* out, bool* ascii) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const std::size_t size = s.size();
   std::size_t o = 0;
   std::size_t i = 0;
+  std::uint32_t high = 0;  // the top bit of every byte written by the fast path
   // Fast path: whole groups of four alphabet characters (every token minted without padding
   // or whitespace is all such groups plus a 2- or 3-character tail).
   for (; i + 4 <= size; i += 4) {
-    const std::int32_t a = kTable[p[i]], b = kTable[p[i + 1]], c = kTable[p[i + 2]],
-                       d = kTable[p[i + 3]];
-    if ((a | b | c | d) < 0) break;  // whitespace, padding or an error: the general loop decides
-    const std::uint32_t v = static_cast<std::uint32_t>(a << 18 | b << 12 | c << 6 | d);
+    const std::uint32_t v = kShifted[0][p[i]] | kShifted[1][p[i + 1]] | kShifted[2][p[i + 2]] |
+                            kShifted[3][p[i + 3]];
+    if (v & kBad) break;  // whitespace, padding or an error: the general loop decides
+    high |= v;
     out[o] = static_cast<std::uint8_t>(v >> 16);
     out[o + 1] = static_cast<std::uint8_t>(v >> 8);
     out[o + 2] = static_cast<std::uint8_t>(v);
     o += 3;
   }
+  const std::size_t fast_end = o;
+  auto done = [&]() -> std::ptrdiff_t {
+    if (ascii) {
+      bool all = (high & 0x808080u) == 0;
+      for (std::size_t k = fast_end; k < o; ++k) all &= out[k] < 0x80;
+      *ascii = all;
+    }
+    return static_cast<std::ptrdiff_t>(o);
+  };
   // General loop from a group boundary.
   std::uint32_t chunk[4];
   int n = 0;
@@ -95,7 +119,7 @@ std::ptrdiff_t base64url_decode_to(std::string_view s, std::uint8_t* out) {
     if (i == size) {
       if (n == 1) return -1;
       if (n > 1) o += flush_chunk(out + o, chunk, n);
-      return static_cast<std::ptrdiff_t>(o);
+      return done();
     }
     unsigned char c = p[i++];
     if (c == '=') {
@@ -109,7 +133,7 @@ std::ptrdiff_t base64url_decode_to(std::string_view s, std::uint8_t* out) {
       }
       if (i < size) return -1;
       o += flush_chunk(out + o, chunk, n);
-      return static_cast<std::ptrdiff_t>(o);
+      return done();
     }
     std::int8_t v = kTable[c];
     if (v < 0) return -1;

@@ -11,7 +11,9 @@ namespace tp::token {
 constexpr std::size_t base64url_decoded_max(std::size_t length) { return length / 4 * 3 + 3; }
 
 // Decodes `text` into `out` (room for base64url_decoded_max(text.size()) bytes). Returns the
-// number of bytes written, or -1 where base64url_decode returns nullopt.
-std::ptrdiff_t base64url_decode_to(std::string_view text, std::uint8_t* out);
+// number of bytes written, or -1 where base64url_decode returns nullopt. On success `*ascii`
+// (when given) tells whether every byte written is below 0x80.
+std::ptrdiff_t base64url_decode_to(std::string_view text, std::uint8_t* out,
+                                   bool* ascii = nullptr);
 
 }  // namespace tp::token

@@ -3,6 +3,7 @@
 #include <array>
 #include <cmath>
 #include <cstdlib>
+#include <vector>
 
 namespace tp::token {
 
@@ -208,6 +209,32 @@ constexpr std::array<bool, 256> make_plain() {
 }
 constexpr auto kPlain = make_plain();
 
+// The open containers ('{' / '['): the first 64 levels inline (no allocation for ordinary
+// payloads), deeper ones on the heap (JSON.parse has no depth limit worth the name).
+class ContainerStack {
+ public:
+  void push_back(char c) {
+    if (n_ < kInline)
+      inline_[n_] = c;
+    else
+      deep_.push_back(c);
+    ++n_;
+  }
+  void pop_back() {
+    --n_;
+    if (n_ >= kInline) deep_.pop_back();
+  }
+  char back() const { return n_ > kInline ? deep_.back() : inline_[n_ - 1]; }
+  std::size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+
+ private:
+  static constexpr std::size_t kInline = 64;
+  char inline_[kInline];
+  std::size_t n_ = 0;
+  std::vector<char> deep_;
+};
+
 class Scanner {
  public:
   Scanner(std::string_view s, std::string_view issuer, std::string_view audience)
@@ -225,7 +252,7 @@ class Scanner {
  private:
   std::string_view s_, issuer_, audience_;
   std::size_t i_ = 0;
-  std::string stack_;       // '{' / '[' per open container
+  ContainerStack stack_;    // '{' / '[' per open container
   std::string scratch_;     // unescaped string contents when escapes are present
   bool lone_ = false;       // the last unescaped string held a lone surrogate
   bool aud_array_ = false;  // inside the top-level aud array
@@ -275,47 +302,53 @@ class Scanner {
   // At '"'. Validates the string and returns its contents (a view of the text, or of scratch_
   // when it had escapes). `ok` false on invalid JSON.
   std::string_view string(bool& ok) {
-    std::size_t start = ++i_;
+    // The scan runs on locals (a member index is reloaded and stored on every character).
+    const char* const text = s_.data();
+    const std::size_t size = s_.size();
+    const std::size_t start = i_ + 1;
+    std::size_t i = start;
     bool escaped = false;
-    while (i_ < s_.size()) {
-      unsigned char c = static_cast<unsigned char>(s_[i_]);
-      if (kPlain[c]) {  // the common case: no quote, backslash or control character
-        ++i_;
-        continue;
-      }
+    for (;;) {
+      while (i < size && kPlain[static_cast<unsigned char>(text[i])]) ++i;
+      if (i >= size) break;
+      const unsigned char c = static_cast<unsigned char>(text[i]);
       if (c == '"') break;
       if (c < 0x20) {
+        i_ = i;
         ok = false;
         return {};
       }
-      if (c == '\\') {
-        escaped = true;
-        if (i_ + 1 >= s_.size()) break;
-        char e = s_[i_ + 1];
-        if (e == 'u') {
-          if (hex4(i_ + 2) < 0) {
-            ok = false;
-            return {};
-          }
-          i_ += 6;
-        } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' ||
-                   e == 'r' || e == 't') {
-          i_ += 2;
-        } else {
+      // c == '\\'
+      escaped = true;
+      if (i + 1 >= size) {
+        i = size;
+        break;
+      }
+      char e = text[i + 1];
+      if (e == 'u') {
+        if (hex4(i + 2) < 0) {
+          i_ = i;
           ok = false;
           return {};
         }
-        continue;
+        i += 6;
+      } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' ||
+                 e == 'r' || e == 't') {
+        i += 2;
+      } else {
+        i_ = i;
+        ok = false;
+        return {};
       }
-      ++i_;
     }
+    i_ = i;
     if (i_ >= s_.size()) {
       ok = false;
       return {};
     }
     std::size_t end = i_++;
     lone_ = false;
-    if (!escaped) return s_.substr(start, end - start);
+    if (!escaped) return std::string_view(s_.data() + start, end - start);
     scratch_.clear();
     for (std::size_t k = start; k < end;) {
       if (s_[k] != '\\') {
@@ -359,6 +392,7 @@ class Scanner {
       return i_ > d;
     };
     if (s_[i_] == '-') ++i_;
+    bool integer = true;  // no fraction, no exponent
     if (i_ < s_.size() && s_[i_] == '0') {
       ++i_;
     } else if (!digits()) {
@@ -366,19 +400,20 @@ class Scanner {
     }
     if (i_ < s_.size() && s_[i_] == '.') {
       ++i_;
+      integer = false;
       if (!digits()) return false;
     }
     if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
       ++i_;
+      integer = false;
       if (i_ < s_.size() && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
       if (!digits()) return false;
     }
     if (want) {
-      std::string_view t = s_.substr(start, i_ - start);
+      std::string_view t(s_.data() + start, i_ - start);
       bool negative = t[0] == '-';
       std::string_view digits_only = negative ? t.substr(1) : t;
-      if (digits_only.size() <= 15 &&
-          digits_only.find_first_not_of("0123456789") == std::string_view::npos) {
+      if (integer && digits_only.size() <= 15) {
         // Integers below 10^15 are exact in a double: skip strtod (slow in wasm's libc).
         std::int64_t v = 0;
         for (char d : digits_only) v = v * 10 + (d - '0');
@@ -392,12 +427,14 @@ class Scanner {
   }
 
   bool literal(std::string_view word) {
-    if (s_.substr(i_, word.size()) != word) return false;
+    if (s_.size() - i_ < word.size() || std::string_view(s_.data() + i_, word.size()) != word)
+      return false;
     i_ += word.size();
     return true;
   }
 
   ClaimScan::Claim* claim_for(ClaimScan& out, std::string_view key) {
+    if (key.size() != 3) return nullptr;
     if (key == "iss") return &out.iss;
     if (key == "aud") return &out.aud;
     if (key == "iat") return &out.iat;
@@ -420,7 +457,7 @@ class Scanner {
       if (c == '{' || c == '[') {
         if (claim) claim->kind = c == '[' ? ClaimScan::Kind::array : ClaimScan::Kind::other;
         if (claim && c == '[' && is_aud) aud_array_ = true;
-        stack_ += c;
+        stack_.push_back(c);
         ++i_;
         skip_ws();
         if (i_ < s_.size() && s_[i_] == (c == '{' ? '}' : ']')) {

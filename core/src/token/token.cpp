@@ -214,10 +214,11 @@ VerifyResult verify_impl(std::string_view token, const VerifyOptions& o,
   // are looked at once; a decoding failure is only reported after the signature (step 9).
   std::string payload_text;
   bool payload_ok = false;
+  bool payload_ascii = true;
   if (b64) {
     payload_text.resize(base64url_decoded_max(p64.size()));
     auto* out = reinterpret_cast<std::uint8_t*>(payload_text.data());
-    std::ptrdiff_t n = base64url_decode_to(p64, out);
+    std::ptrdiff_t n = base64url_decode_to(p64, out, &payload_ascii);
     payload_ok = n >= 0;
     if (payload_ok) {
       payload_text.resize(static_cast<std::size_t>(n));  // p64 was ASCII: it decoded
@@ -263,9 +264,7 @@ VerifyResult verify_impl(std::string_view token, const VerifyOptions& o,
     return fail(ErrorCode::unencoded_payload);
   }
   // 11-18: claims, on the text TextDecoder would produce (the bytes themselves when ASCII).
-  unsigned char high = 0;
-  for (char c : payload_text) high |= static_cast<unsigned char>(c);
-  if (high >= 0x80) payload_text = decode_utf8_like_js(ByteView(std::string_view(payload_text)));
+  if (!payload_ascii) payload_text = decode_utf8_like_js(ByteView(std::string_view(payload_text)));
   return check_claims(std::move(payload_text), o, now_seconds);
 }
 
