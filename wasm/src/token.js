@@ -57,8 +57,10 @@ export class TokenManager {
   #audience;
   #allowMissing;
   #verifier = null;
+  #address = 0; // the verifier's address in wasm memory (for the plain export)
   #buffer = 0; // address of the verifier's buffer in wasm memory
   #capacity = 0;
+  #view = null; // HEAPU8 over the buffer; empty once memory growth detached it
 
   /**
    * @param {import("../types/token").TokenOptions} options
@@ -84,24 +86,34 @@ export class TokenManager {
   #getVerifier() {
     if (this.#verifier === null) {
       this.#verifier = new core.TokenVerifier(this.#secret, this.#issuer, this.#audience);
+      this.#address = this.#verifier.address();
       registry?.register(this, this.#verifier);
     }
     return this.#verifier;
   }
 
   // One verification: the token is encoded straight into wasm memory and the result read back
-  // from it (no per-character conversions; see wasm/bind/bind_token.cpp).
+  // from it (no per-character conversions, no embind dispatch; see wasm/bind/bind_token.cpp).
   #verify(token) {
     const v = this.#getVerifier();
     const need = token.length * 3 + 256;
     if (need > this.#capacity) {
       this.#capacity = Math.max(need, 2048);
       this.#buffer = v.reserve(this.#capacity);
+      this.#view = null;
     }
-    const at = this.#buffer;
-    const { written } = encoder.encodeInto(token, core.HEAPU8.subarray(at, at + this.#capacity));
-    const n = v.verifyInPlace(written, nowSeconds());
-    return decodeVerify(decoder.decode(core.HEAPU8.subarray(at, at + n)));
+    let view = this.#view;
+    if (view === null || view.length === 0) {
+      view = this.#view = core.HEAPU8.subarray(this.#buffer, this.#buffer + this.#capacity);
+    }
+    const { written } = encoder.encodeInto(token, view);
+    const n = core._tp_token_verify_in_place(this.#address, written, nowSeconds());
+    // The call may have grown (and so detached) the memory.
+    if (view.length === 0) view = this.#view = core.HEAPU8.subarray(this.#buffer, this.#buffer + this.#capacity);
+    if (view[0] === 49 /* "1" */) {
+      return { valid: true, payload: JSON.parse(decoder.decode(view.subarray(1, n))), error: undefined };
+    }
+    return decodeVerify(decoder.decode(view.subarray(0, n)));
   }
 
   #mint(userId, room, documentAccess, options) {
