@@ -34,6 +34,17 @@ const payloads = tokens.map((t) => JSON.stringify((await0(t))));
 function await0(t) {
   return JSON.parse(atob(t.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
 }
+// The wasm call alone (what verifyToken does before TextDecoder + JSON.parse), through the same
+// internal export the TokenManager uses.
+const rawVerifier = new core.TokenVerifier(key, "teleportal", "teleportal");
+const rawAddress = rawVerifier.address();
+const rawBuffer = rawVerifier.reserve(4096);
+const encoder = new TextEncoder();
+function rawVerify(token) {
+  const view = core.HEAPU8.subarray(rawBuffer, rawBuffer + 4096);
+  const { written } = encoder.encodeInto(token, view);
+  return core._tp_token_verify_in_place(rawAddress, written, Date.now() / 1000);
+}
 const badTokens = tokens.map((t) => t.slice(0, -3) + (t.at(-3) === "A" ? "B" : "A") + t.slice(-2));
 
 const contenders = [
@@ -41,6 +52,7 @@ const contenders = [
   ["jose jwtVerify, pre-imported CryptoKey", (i) => jose.jwtVerify(tokens[i & 63], cryptoKey, options)],
   ["teleportal tm.verifyToken (wasm, full API)", (i) => tm.verifyToken(tokens[i & 63])],
   ["  same, bad signature (no payload work)", (i) => tm.verifyToken(badTokens[i & 63])],
+  ["  wasm call alone (encodeInto + C++ verify)", (i) => rawVerify(tokens[i & 63])],
   ["  JSON.parse of the payload alone", (i) => JSON.parse(payloads[i & 63])],
 ];
 
