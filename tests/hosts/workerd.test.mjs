@@ -59,4 +59,14 @@ defineHostSuite("Cloudflare Workers host (workerd, Durable Objects)", () => star
     assert.ok(after.constructed > before.constructed, "served by a new object instance");
     await b.close();
   });
+
+  test("a token for another room is refused by the room's object (403)", async () => {
+    const host = getHost();
+    const token = await mintToken({ userId: "wanderer", room: "room-b" });
+    const err = await connect(host.url("builtin", { token, room: "room-a" })).then(() => null, (e) => e);
+    assert.equal(err?.status, 403);
+    assert.match(err.body, /room "room-b", not "room-a"/);
+    const ok = await connect(host.url("builtin", { token, room: "room-b" }));
+    await ok.close();
+  });
 }, { backpressure: false });

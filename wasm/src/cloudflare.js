@@ -11,7 +11,19 @@ import { createDurableObjectHandlers, createDurableObjectStorage } from "../dist
 export function routeToRoom(request, namespace) {
   const url = new URL(request.url);
   const room = url.searchParams.get("room") ?? decodeURIComponent(url.pathname.replace(/^\/+/, ""));
-  return namespace.get(namespace.idFromName(room || "default")).fetch(request);
+  const routed = new Request(request);
+  routed.headers.set(ROOM_HEADER, room || "default");
+  return namespace.get(namespace.idFromName(room || "default")).fetch(routed);
+}
+
+const ROOM_HEADER = "x-teleportal-room";
+
+// A token for room B must not open documents inside room A's object: its documents would live
+// apart from every other client of room B.
+function sameRoom(context, request) {
+  const routed = request.headers.get(ROOM_HEADER);
+  if (routed === null || typeof context?.room !== "string" || context.room === "" || context.room === routed) return;
+  return new Response(`Forbidden: the token is for room "${context.room}", not "${routed}"`, { status: 403 });
 }
 
 /**
@@ -40,6 +52,7 @@ export class TeleportalDurableObject {
       secret: env?.TELEPORTAL_SECRET,
       onConnect: ({ transport, context, id }) => this.server.createClient(transport, context, id),
       onDisconnect: (id) => this.server.disconnectClient(id),
+      acceptContext: sameRoom,
       ...this.handlerOptions(),
     });
     this.handlers = createDurableObjectHandlers(this.hub, state);

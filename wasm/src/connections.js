@@ -168,6 +168,8 @@ export class Hub {
         context = this.#verifyUpgradeToken(request);
         if (context instanceof Response) return { response: context };
       }
+      const refused = this.options.acceptContext?.(context, request);
+      if (refused instanceof Response) return { response: refused };
       this.log("info", "websocket_upgrade", { status_code: 101, outcome: "success" });
       return { context, headers: { "x-powered-by": "teleportal", ...normalizeHeaders(headers) } };
     } catch (err) {

@@ -39,6 +39,8 @@ export interface WebsocketHandlersOptions<Context = ConnectionContext> {
   issuer?: string;
   audience?: string;
   tokenManager?: TokenManager;
+  /** Last word on an accepted upgrade: return a Response to refuse this context after all. */
+  acceptContext?: (context: Context, request: Request) => Response | undefined | void;
   /** Bytes a slow client may have queued before it is disconnected (1013). Default 16 MiB. */
   maxBufferedBytes?: number;
   logger?: (level: "debug" | "info" | "warn" | "error", event: string, fields: Record<string, unknown>) => void;
