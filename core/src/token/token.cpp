@@ -336,7 +336,10 @@ VerifyResult not_a_string_result() { return fail(ErrorCode::not_a_string); }
 
 Verifier::Verifier(VerifyOptions options) : options_(std::move(options)) {
   ensure_sodium();
-  crypto_auth_hmacsha256_init(&state_, options_.secret.data(), options_.secret.size());
+  // An empty key is refused at verify time; libsodium must still never see a null pointer.
+  static const unsigned char kNoKey = 0;
+  const unsigned char* key = options_.secret.empty() ? &kNoKey : options_.secret.data();
+  crypto_auth_hmacsha256_init(&state_, key, options_.secret.size());
 }
 
 VerifyResult Verifier::verify(std::string_view token, double now_seconds) const {
