@@ -66,39 +66,42 @@ bool matches_pattern(std::string_view pattern, std::string_view doc) {
   return p == pattern.size();
 }
 
-bool access_has_permission(const json& list, std::string_view document, std::string_view permission,
-                           const PermissionOptions& options) {
-  if (list.is_null() || list.is_discarded()) return options.allow_missing_document_access;
-  if (!list.is_array()) return false;
-  if (any_exclusion_matches(list, document)) return false;
+namespace {
+
+// Calls `f(permission)` for each permission string of each inclusion entry matching `document`,
+// in list order, until `f` returns true. (Callers check exclusions first.)
+template <class F>
+bool any_granted(const json& list, std::string_view document, F f) {
   for (const json& e : list) {
     const std::string* p = pattern_of(e);
     if (!p || is_exclusion(*p) || !matches_pattern(*p, document)) continue;
     const json* perms = permissions_of(e);
     if (!perms) continue;
     for (const json& perm : *perms) {
-      if (!perm.is_string()) continue;
-      const std::string& s = perm.get_ref<const std::string&>();
-      if (s == permission || s == "admin") return true;
+      if (perm.is_string() && f(perm.get_ref<const std::string&>())) return true;
     }
   }
   return false;
 }
 
+}  // namespace
+
+bool access_has_permission(const json& list, std::string_view document, std::string_view permission,
+                           const PermissionOptions& options) {
+  if (list.is_null() || list.is_discarded()) return options.allow_missing_document_access;
+  if (!list.is_array()) return false;
+  if (any_exclusion_matches(list, document)) return false;
+  return any_granted(list, document,
+                     [&](const std::string& s) { return s == permission || s == "admin"; });
+}
+
 std::vector<std::string> access_permissions(const json& list, std::string_view document) {
   std::vector<std::string> out;
   if (!list.is_array() || any_exclusion_matches(list, document)) return out;
-  for (const json& e : list) {
-    const std::string* p = pattern_of(e);
-    if (!p || is_exclusion(*p) || !matches_pattern(*p, document)) continue;
-    const json* perms = permissions_of(e);
-    if (!perms) continue;
-    for (const json& perm : *perms) {
-      if (!perm.is_string()) continue;
-      const std::string& s = perm.get_ref<const std::string&>();
-      if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
-    }
-  }
+  any_granted(list, document, [&](const std::string& s) {
+    if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
+    return false;
+  });
   return out;
 }
 
