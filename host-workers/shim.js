@@ -128,22 +128,15 @@ export function createDurableObjectStorage(storage) {
         entry.next = Math.max(entry.next, Number(seq) + 1);
         known.set(key, entry);
       }
-      return [...byKey].map(([key, entries]) => ({
+      return Promise.all([...byKey].map(async ([key, entries]) => ({
         key,
         document: metas.get(`meta:${encodeURIComponent(key)}`) ?? key,
-        envelopes: [...entries.values()].map(joinParts),
-      }));
+        envelopes: await Promise.all([...entries.values()].map(joinParts)),
+      })));
     },
   };
 }
 
-function joinParts(parts) {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+async function joinParts(parts) {
+  return parts.length === 1 ? parts[0] : new Uint8Array(await new Blob(parts).arrayBuffer());
 }

@@ -45,9 +45,10 @@ defineHostSuite("Cloudflare Workers host (workerd, Durable Objects)", () => star
     await a.synced;
     for (let i = 0; i < 40; i++) a.doc.getText("t").insert(a.doc.getText("t").length, `line ${i}\n`);
     a.doc.getMap("m").set("k", "v");
+    a.doc.getText("big").insert(0, "x".repeat(1_300_000)); // stored in two 1 MiB parts
     const expected = a.doc.getText("t").toString();
     // The server has everything once the last update is acked.
-    await until(() => a.acks.size >= 43, { what: "acks for every update" });
+    await until(() => a.acks.size >= 44, { what: "acks for every update" });
     await a.close();
     const before = await host.stats("seed", room);
     await new Promise((r) => setTimeout(r, 15_000)); // idle object is evicted after 10 s
@@ -55,6 +56,7 @@ defineHostSuite("Cloudflare Workers host (workerd, Durable Objects)", () => star
     await b.synced;
     await until(() => b.doc.getText("t").toString() === expected, { what: "state restored from storage" });
     assert.equal(b.doc.getMap("m").get("k"), "v");
+    assert.equal(b.doc.getText("big").length, 1_300_000);
     const after = await host.stats("seed", room);
     assert.ok(after.constructed > before.constructed, "served by a new object instance");
     await b.close();
