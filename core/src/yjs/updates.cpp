@@ -637,6 +637,21 @@ Result<std::unordered_map<std::uint64_t, std::uint64_t>> sv_map(ByteView bytes) 
   return m;
 }
 
+
+// The end of a diff or a conversion: flush the struct writer, then carry the delete set over.
+template <class D, class E, class W>
+Result<Bytes> finish_copy(Ctx& cx, D& d, E& e, W& w) {
+  w.finish();
+  std::vector<DsClient> ds;
+  if (cx.st.ok()) read_ds(d, cx, ds);
+  d.finish();
+  if (cx.st.ok()) write_ds(e, ds);
+  if (!cx.st.ok()) return cx.st.to_error("update");
+  Bytes out = e.finish();
+  if (!cx.st.ok()) return cx.st.to_error("update");
+  return out;
+}
+
 template <class D, class E>
 Result<Bytes> diff_impl(ByteView update, ByteView sv_bytes) {
   auto state = sv_map(sv_bytes);
@@ -670,15 +685,7 @@ Result<Bytes> diff_impl(ByteView update, ByteView sv_bytes) {
       }
     }
   }
-  w.finish();
-  std::vector<DsClient> ds;
-  if (cx.st.ok()) read_ds(d, cx, ds);
-  d.finish();
-  if (cx.st.ok()) write_ds(e, ds);
-  if (!cx.st.ok()) return cx.st.to_error("update");
-  Bytes out = e.finish();
-  if (!cx.st.ok()) return cx.st.to_error("update");
-  return out;
+  return finish_copy(cx, d, e, w);
 }
 
 template <class D, class E>
@@ -693,15 +700,7 @@ Result<Bytes> convert_impl(ByteView update) {
     StructReader<D> r(d, cx, false);
     for (; r.has && cx.st.ok(); r.next()) w.write(r.cur, 0);
   }
-  w.finish();
-  std::vector<DsClient> ds;
-  if (cx.st.ok()) read_ds(d, cx, ds);
-  d.finish();
-  if (cx.st.ok()) write_ds(e, ds);
-  if (!cx.st.ok()) return cx.st.to_error("update");
-  Bytes out = e.finish();
-  if (!cx.st.ok()) return cx.st.to_error("update");
-  return out;
+  return finish_copy(cx, d, e, w);
 }
 
 // sliceStruct: the right part of `s` from `diff` on (content.splice semantics).
