@@ -372,3 +372,22 @@ TEST_CASE("callback mode asks the application once per (client, document) and qu
   out = srv.message(a, kSyncStep1);  // decided: no new question
   for (const auto& o : out) CHECK_FALSE(std::holds_alternative<server::PermissionOutput>(o));
 }
+
+TEST_CASE("a restored connection rejoins its documents and receives relays without sending", "[server][lifecycle]") {
+  testing::ServerHost h;
+  auto writer = h.open("W", ctx("w"));
+  auto listener = h.open("L", ctx("l"));
+  auto no_read = h.open("N", ctx("n", json::parse(R"([{"pattern":"other","permissions":["read"]}])")));
+  auto out = h.srv.rejoin(listener, "doc");
+  bool joined = false;
+  for (const auto& o : out) {
+    if (const auto* j = std::get_if<server::JoinOutput>(&o)) joined = j->client == listener && j->document == "doc";
+  }
+  CHECK(joined);
+  h.settle(out);
+  auto denied = h.srv.rejoin(no_read, "doc");
+  CHECK(denied.empty());
+  out = h.send(writer, kUpdate);
+  CHECK(got_raw(out, listener, kUpdate));
+  CHECK_FALSE(got_raw(out, no_read, kUpdate));
+}

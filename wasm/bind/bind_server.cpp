@@ -10,7 +10,7 @@ using emscripten::val;
 namespace {
 
 // Every output is an object with `kind` ("send" | "close" | "log" | "load" | "compact" |
-// "permission") and that kind's fields; every ServerCore method returns an array of them.
+// "permission" | "join") and that kind's fields; every ServerCore method returns an array of them.
 val outputs_to_js(const tp::server::Outputs& outputs) {
   val list = val::array();
   for (const auto& o : outputs) {
@@ -37,6 +37,10 @@ val outputs_to_js(const tp::server::Outputs& outputs) {
       item.set("client", ask->client);
       item.set("document", ask->document);
       item.set("frame", tp::wasm::to_js_bytes(ask->frame));
+    } else if (const auto* joined = std::get_if<tp::server::JoinOutput>(&o)) {
+      item.set("kind", "join");
+      item.set("client", joined->client);
+      item.set("document", joined->document);
     } else if (const auto* log = std::get_if<tp::server::LogOutput>(&o)) {
       item.set("kind", "log");
       item.set("level", log->level);
@@ -105,6 +109,10 @@ class ServerCore {
 
   val message(int handle, const std::string& frame) {
     return outputs_to_js(server_->message(static_cast<tp::server::ClientHandle>(handle), tp::wasm::view_of(frame)));
+  }
+
+  val rejoin(int handle, const std::string& document) {
+    return outputs_to_js(server_->rejoin(static_cast<tp::server::ClientHandle>(handle), document));
   }
 
   val close(int handle) { return outputs_to_js(server_->close(static_cast<tp::server::ClientHandle>(handle))); }
@@ -203,6 +211,7 @@ EMSCRIPTEN_BINDINGS(tp_server) {
       .function("open", &ServerCore::open)
       .function("message", &ServerCore::message)
       .function("close", &ServerCore::close)
+      .function("rejoin", &ServerCore::rejoin)
       .function("loaded", &ServerCore::loaded)
       .function("loadFailed", &ServerCore::loadFailed)
       .function("flush", &ServerCore::flush)

@@ -58,6 +58,8 @@ export class Server {
   #compactions = new Set();
   #timer = null;
   #checkPermission;
+  /** Called with (clientId, document) when a client joins a document (hosts that restore memberships after hibernation). */
+  onJoin = null;
 
   /** @param {import("../types/server").ServerOptions} [options] */
   constructor(options = {}) {
@@ -69,8 +71,7 @@ export class Server {
     if (permissions === "none") this.log("warn", "permissions_disabled", { reason: 'permissions: "none": every client may read and write every document' });
     const tokens = tokenSettings(options);
     if (options.storage === undefined) {
-      this.#storage = defaultStorage();
-      this.#ownsStorage = true;
+      this.#ownsStorage = true; // opened on first use
     } else if (options.storage && typeof options.storage.load === "function" && typeof options.storage.commit === "function") {
       this.#storage = options.storage;
     } else {
@@ -151,6 +152,16 @@ export class Server {
     this.#byHandle.delete(entry.handle);
   }
 
+  /**
+   * Makes a restored client (a socket woken after hibernation) a member of its documents again,
+   * with permissions decided again, so it receives relays without sending anything first.
+   */
+  rejoin(id, documents) {
+    const entry = this.#clients.get(id);
+    if (!entry) return;
+    for (const document of documents) this.#perform(this.#core.rejoin(entry.handle, document));
+  }
+
   /** Lets time pass in the core: expired tokens close (4401), idle documents unload. */
   tick(now = Date.now()) {
     this.#perform(this.#core.tick(now));
@@ -172,7 +183,7 @@ export class Server {
     await Promise.allSettled([...this.#compactions]);
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
-    if (this.#ownsStorage) await (await this.#storage).close?.();
+    if (this.#ownsStorage && this.#storage) await (await this.#storage.catch(() => null))?.close?.();
   }
 
   // Carries out what the core decided: frames to send, connections to close, documents to load,
@@ -195,6 +206,9 @@ export class Server {
         case "permission":
           this.#ask(out);
           break;
+        case "join":
+          this.onJoin?.(this.#byHandle.get(out.client)?.id, out.document);
+          break;
         case "log":
           this.log(out.level, out.event, JSON.parse(out.fields));
           break;
@@ -206,9 +220,18 @@ export class Server {
     }
   }
 
+  // The storage, opened on first use when it is the default one.
+  #getStorage() {
+    if (this.#storage === undefined) {
+      this.#storage = defaultStorage();
+      this.#storage.catch((err) => this.log("error", "storage_open_failed", { error: errorText(err) }));
+    }
+    return this.#storage;
+  }
+
   async #load(key) {
     try {
-      const storage = await this.#storage;
+      const storage = await this.#getStorage();
       const entries = await storage.load(key);
       this.#perform(this.#core.loaded(key, entries));
     } catch (err) {
@@ -227,7 +250,7 @@ export class Server {
     let error = "";
     const done = (async () => {
       try {
-        const storage = await this.#storage;
+        const storage = await this.#getStorage();
         if (batch.keys.length > 0) {
           await storage.commit(batch.keys.map((key, i) => ({ key, entry: batch.entries[i] })));
         }
@@ -244,7 +267,7 @@ export class Server {
 
   #compact(key) {
     const run = (async () => {
-      const storage = await this.#storage;
+      const storage = await this.#getStorage();
       if (typeof storage.compact !== "function") return;
       await storage.compact(key, (entries) => {
         const merged = this.#core.mergeEntries(entries);

@@ -436,6 +436,7 @@ bool Server::join(Turn& t, DocumentSession& s, const Message& m) {
   s.members.push_back({t.sender, can_read});
   s.empty_since_ms = -1;
   t.client.sessions.push_back(s.key);
+  t.out.push_back(JoinOutput{t.sender, s.document});
   return true;
 }
 
@@ -870,6 +871,29 @@ Outputs Server::close(ClientHandle handle) {
     auto s = sessions_.find(key);
     if (s != sessions_.end()) maybe_unload(out, *s->second);
   }
+  return out;
+}
+
+Outputs Server::rejoin(ClientHandle handle, const std::string& document) {
+  Outputs out;
+  auto it = clients_.find(handle);
+  if (it == clients_.end() || document.empty()) return out;
+  Turn t{handle, *it->second, out};
+  if (config_.permissions != PermissionMode::none) {
+    auto cached = t.client.access.find(document);
+    Access a = Access::none;
+    if (cached != t.client.access.end()) {
+      a = cached->second;
+    } else if (config_.permissions == PermissionMode::token) {
+      a = decide_token_access(t.client, document);
+      t.client.access.emplace(document, a);
+    }  // callback mode without a decision: the next message of the client asks
+    if (!can(a, Access::read)) return out;
+  }
+  Message m;  // non-authoritative: the document's encryption mode stays open
+  m.document = document;
+  m.payload = protocol::PresenceAnnounce{};
+  if (DocumentSession* s = session_for(t, m)) join(t, *s, m);
   return out;
 }
 

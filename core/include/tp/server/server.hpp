@@ -66,7 +66,13 @@ struct PermissionOutput {
   std::string document;
   Bytes frame;
 };
-using Output = std::variant<SendOutput, CloseOutput, LogOutput, LoadOutput, CompactOutput, PermissionOutput>;
+// A client became a member of a document (hosts that must restore memberships keep a list).
+struct JoinOutput {
+  ClientHandle client = 0;
+  std::string document;
+};
+using Output = std::variant<SendOutput, CloseOutput, LogOutput, LoadOutput, CompactOutput, PermissionOutput,
+                            JoinOutput>;
 using Outputs = std::vector<Output>;
 
 // What flush() hands the host: append `entry` to `key`, all writes in one transaction.
@@ -143,6 +149,11 @@ class Server {
   Outputs message(ClientHandle client, ByteView frame);
   // The connection is gone: leaves every session (presence-leave to the others). Idempotent.
   Outputs close(ClientHandle client);
+
+  // Makes a restored connection (a socket woken after hibernation) a member of `document` again,
+  // as a JoinOutput once said, so that it keeps receiving relays without sending anything first.
+  // The permission is decided again (a client without read access is not re-joined).
+  Outputs rejoin(ClientHandle client, const std::string& document);
 
   // Storage answers to a LoadOutput: the stored entries in order, or why the load failed.
   Outputs loaded(const std::string& key, const std::vector<ByteView>& entries);
