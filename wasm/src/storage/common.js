@@ -28,3 +28,13 @@ export function asBytes(blob) {
  * @returns {Promise<any>}
  */
 export const runtimeImport = (specifier) => import(/* webpackIgnore: true */ /* @vite-ignore */ specifier);
+
+/**
+ * Throws a clear error outside Bun and Node (workerd, browsers), where `runtimeImport` cannot reach
+ * their modules. @param {string} what
+ */
+export function requireBunOrNode(what) {
+  const node = /** @type {any} */ (globalThis).process?.versions?.node;
+  if ("Bun" in globalThis || (node && globalThis.navigator?.userAgent !== "Cloudflare-Workers")) return;
+  throw new Error(`${what} runs on Bun and Node; in a Durable Object use createDurableObjectStorage(ctx.storage)`);
+}

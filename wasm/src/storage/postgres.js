@@ -3,7 +3,7 @@
 // Writers of one key serialize on a transaction-scoped advisory lock on the key's hash: commit,
 // compact and delete take it, so entries get their seq in commit order and a compaction's merge
 // sees every entry it deletes, even across nodes sharing the database.
-import { asBytes, entryBytes, runtimeImport } from "./common.js";
+import { asBytes, entryBytes, requireBunOrNode, runtimeImport } from "./common.js";
 
 /** @typedef {import("../../types/storage").DocumentStorage} DocumentStorage */
 /**
@@ -40,17 +40,18 @@ export async function openPostgresStorage(url) {
     },
     async commit(writes) {
       if (writes.length === 0) return;
-      const checked = writes.map(({ key, entry }) => ({ key, entry: entryBytes(key, entry) }));
-      await sql.begin((tx) => {
-        // Sent without waiting in between (pipelined); locks in one order everywhere (no deadlock).
-        const keys = [...new Set(checked.map((w) => w.key))].sort();
-        return Promise.all([
-          ...keys.map((key) => lock(tx, key)),
-          ...checked.map(({ key, entry }) => tx`
+      /** @type {Map<string, Uint8Array[]>} */
+      const byKey = new Map();
+      for (const { key, entry } of writes) (byKey.get(key) ?? byKey.set(key, []).get(key))?.push(entryBytes(key, entry));
+      // Key by key in one order everywhere (locks never deadlock), each key's entries in batch
+      // order; every statement is sent without waiting for the one before (pipelined).
+      await sql.begin((tx) =>
+        Promise.all([...byKey.keys()].sort().flatMap((key) => [
+          lock(tx, key),
+          .../** @type {Uint8Array[]} */ (byKey.get(key)).map((entry) => tx`
             INSERT INTO teleportal_entries (key, seq, data)
             SELECT ${key}, coalesce(max(seq), 0) + 1, ${entry} FROM teleportal_entries WHERE key = ${key}`),
-        ]);
-      });
+        ])));
     },
     async compact(key, merge) {
       await sql.begin(async (tx) => {
@@ -77,6 +78,7 @@ export async function openPostgresStorage(url) {
 
 /** @param {string} url @returns {Promise<Sql>} */
 async function connect(url) {
+  requireBunOrNode("openPostgresStorage");
   if (globalThis.Bun) return new globalThis.Bun.SQL(url);
   let postgres;
   try {

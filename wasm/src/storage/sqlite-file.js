@@ -1,6 +1,6 @@
 // openSqliteStorage: a SQLite database file through the runtime's own driver (bun:sqlite on Bun;
 // better-sqlite3 12, else node:sqlite, on Node), WAL mode, the schema of ./sqlite.js.
-import { runtimeImport } from "./common.js";
+import { requireBunOrNode, runtimeImport } from "./common.js";
 import { SCHEMA, sqliteStorage } from "./sqlite.js";
 
 /** @typedef {import("../../types/storage").SqliteStorageOptions} SqliteStorageOptions */
@@ -14,6 +14,7 @@ const BUSY_TIMEOUT_MS = 5000;
 
 /** @param {SqliteStorageOptions} options */
 export async function openSqliteStorage({ path, synchronous = "NORMAL" }) {
+  requireBunOrNode("openSqliteStorage");
   if (typeof path !== "string" || path === "") throw new TypeError("openSqliteStorage: `path` must be a file path or \":memory:\"");
   if (synchronous !== "NORMAL" && synchronous !== "FULL") throw new TypeError(`openSqliteStorage: synchronous must be "NORMAL" or "FULL", got ${JSON.stringify(synchronous)}`);
   if (path !== ":memory:") {
