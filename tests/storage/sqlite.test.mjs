@@ -1,8 +1,8 @@
-// SQLite database files: the contract on Node (better-sqlite3) and on Bun (bun:sqlite, in a Bun
-// process), and two processes (Bun writing, Node compacting) sharing one file.
+// SQLite database files: the contract on Node (better-sqlite3), on Bun (bun:sqlite, in a Bun
+// process) and through the node:sqlite API; two processes (Bun writing, Node compacting) on one file.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, readFileSync, existsSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, readFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -18,6 +18,12 @@ defineContract("SQLite file, Node (better-sqlite3)", async () => {
 });
 
 defineRemoteContract("SQLite file, Bun (bun:sqlite)", () => runFixture(bun, [fixture("run-contract.mjs"), "sqlite", join(dir, "bun", "contract.db")]));
+
+// Node 20 has no node:sqlite; Bun implements the same API, which is what this run checks.
+defineRemoteContract("SQLite file through the node:sqlite API (Bun's implementation of it)", () => {
+  mkdirSync(join(dir, "node-sqlite"));
+  return runFixture(bun, [fixture("run-contract.mjs"), "node:sqlite", join(dir, "node-sqlite", "contract.db")]);
+});
 
 test("sqlite: creates the directory, the file is in WAL mode; synchronous is NORMAL or FULL, nothing else", async () => {
   const path = join(dir, "new", "nested", "wal.db");

@@ -21,7 +21,14 @@ export async function openSqliteStorage({ path, synchronous = "NORMAL" }) {
     const [{ mkdirSync }, { dirname }] = await Promise.all([runtimeImport("node:fs"), runtimeImport("node:path")]);
     mkdirSync(dirname(path), { recursive: true });
   }
-  const db = await openDatabase(path);
+  return sqliteFileStorage(await openDatabase(path), synchronous);
+}
+
+/**
+ * The storage over an open database file (exported for tests that bring their own driver).
+ * @param {Database} db @param {"NORMAL" | "FULL"} [synchronous]
+ */
+export function sqliteFileStorage(db, synchronous = "NORMAL") {
   try {
     // busy_timeout first: switching to WAL already needs the lock another process may hold.
     db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
