@@ -35,19 +35,17 @@ test("postgres: the schema is one table keyed by (key, seq) with bytea data", as
 
 test("postgres: a Bun node commits while this Node node compacts the same key; every acknowledged write is kept", async (t) => {
   const key = `two-nodes/${Date.now()}`;
-  const count = 400;
   const s = await openPostgresStorage(pg.url);
-  const writer = runFixture(bun, [fixture("writer.mjs"), "postgres", pg.url, key, String(count)]);
+  const writer = runFixture(bun, [fixture("writer.mjs"), "postgres", pg.url, key, "1000"]);
   let done = false;
   writer.finally(() => (done = true)).catch(() => {});
   let compactions = 0;
   const text = (/** @type {Uint8Array} */ e) => Buffer.from(e).toString();
   while (!done) await s.compact(key, (entries) => (compactions++, Buffer.from(entries.map(text).join(","))));
   const { acked, slowest } = await writer;
-  t.diagnostic(`${compactions} compactions; the slowest commit took ${slowest.toFixed(1)} ms`);
-  assert.equal(acked, count);
-  assert.deepEqual((await s.load(key)).flatMap((e) => text(e).split(",")), Array.from({ length: count }, (_, i) => `w${i}`));
-  assert.ok(compactions >= 5, `only ${compactions} compactions overlapped the writer`);
+  t.diagnostic(`${acked} commits, ${compactions} compactions; the slowest commit took ${slowest.toFixed(1)} ms`);
+  assert.deepEqual((await s.load(key)).flatMap((e) => text(e).split(",")), Array.from({ length: acked }, (_, i) => `w${i}`));
+  assert.ok(compactions >= 20, `only ${compactions} compactions overlapped the writer`);
   await s.close?.();
 });
 

@@ -63,7 +63,7 @@ async function startChild(command, args, ready, user, dir) {
     pid: child.pid,
     output: () => output,
     /** Ends the server (signal, then SIGKILL after a bounded wait) and removes its directory. */
-    async stop(signal = "SIGTERM") {
+    async stop(/** @type {NodeJS.Signals} */ signal = "SIGTERM") {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((resolve) => child.once("exit", resolve));
         child.kill(signal);

@@ -1,8 +1,8 @@
 // Entries in process memory: for tests, and for users who explicitly want no durability.
 import { entryBytes } from "./common.js";
 
-/** @typedef {import("../../types/storage").DocumentStorage} DocumentStorage */
-/** @typedef {import("../../types/storage").StorageWrite} StorageWrite */
+/** @typedef {import("../../types/storage.js").DocumentStorage} DocumentStorage */
+/** @typedef {import("../../types/storage.js").StorageWrite} StorageWrite */
 
 /** @implements {DocumentStorage} */
 export class MemoryDocumentStorage {

@@ -5,7 +5,7 @@
 // sees every entry it deletes, even across nodes sharing the database.
 import { asBytes, entryBytes, requireBunOrNode, runtimeImport } from "./common.js";
 
-/** @typedef {import("../../types/storage").DocumentStorage} DocumentStorage */
+/** @typedef {import("../../types/storage.js").DocumentStorage} DocumentStorage */
 /**
  * What Bun.SQL and postgres() share.
  * @typedef {((strings: TemplateStringsArray, ...values: unknown[]) => Promise<any[]>) & {
@@ -79,7 +79,8 @@ export async function openPostgresStorage(url) {
 /** @param {string} url @returns {Promise<Sql>} */
 async function connect(url) {
   requireBunOrNode("openPostgresStorage");
-  if (globalThis.Bun) return new globalThis.Bun.SQL(url);
+  const { Bun } = /** @type {any} */ (globalThis);
+  if (Bun) return new Bun.SQL(url);
   let postgres;
   try {
     postgres = (await runtimeImport("postgres")).default;

@@ -3,7 +3,7 @@
 import { requireBunOrNode, runtimeImport } from "./common.js";
 import { SCHEMA, sqliteStorage } from "./sqlite.js";
 
-/** @typedef {import("../../types/storage").SqliteStorageOptions} SqliteStorageOptions */
+/** @typedef {import("../../types/storage.js").SqliteStorageOptions} SqliteStorageOptions */
 /**
  * What bun:sqlite's Database, better-sqlite3's Database and node:sqlite's DatabaseSync share.
  * @typedef {{ exec(sql: string): unknown, prepare(sql: string): any, close(): void }} Database
@@ -62,7 +62,7 @@ export function sqliteFileStorage(db, synchronous = "NORMAL") {
 
 /** @param {string} path @returns {Promise<Database>} */
 async function openDatabase(path) {
-  if (globalThis.Bun) {
+  if ("Bun" in globalThis) {
     const { Database } = await runtimeImport("bun:sqlite");
     return new Database(path, { create: true });
   }

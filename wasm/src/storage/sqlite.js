@@ -3,8 +3,8 @@
 // (rows of one (key, seq)), because a SQLite-backed Durable Object refuses a value over 2 MiB.
 import { asBytes, entryBytes } from "./common.js";
 
-/** @typedef {import("../../types/storage").DocumentStorage} DocumentStorage */
-/** @typedef {import("../../types/storage").StorageWrite} StorageWrite */
+/** @typedef {import("../../types/storage.js").DocumentStorage} DocumentStorage */
+/** @typedef {import("../../types/storage.js").StorageWrite} StorageWrite */
 /** @typedef {string | number | Uint8Array | null} SqlValue */
 /**
  * A synchronous SQLite handle.
