@@ -1,30 +1,8 @@
-// teleportal/storage: document storage backends behind one interface (types/storage.d.ts).
-// (Placeholder until the backends land: the in-memory store only.)
-
-/** Entries in process memory: for tests and for users who explicitly want no durability. */
-export class MemoryDocumentStorage {
-  #docs = new Map();
-  load(key) {
-    return (this.#docs.get(key) ?? []).slice();
-  }
-  commit(writes) {
-    for (const { key, entry } of writes) {
-      if (!(entry instanceof Uint8Array)) throw new TypeError("entry must be a Uint8Array");
-    }
-    for (const { key, entry } of writes) {
-      if (!this.#docs.has(key)) this.#docs.set(key, []);
-      this.#docs.get(key).push(entry.slice());
-    }
-  }
-  compact(key, merge) {
-    const entries = this.#docs.get(key);
-    if (!entries?.length) return;
-    this.#docs.set(key, [merge(entries.slice())]);
-  }
-  delete(key) {
-    this.#docs.delete(key);
-  }
-  keys() {
-    return [...this.#docs.keys()];
-  }
-}
+// teleportal/storage: where documents live between loads (the contract: types/storage.d.ts).
+// Each backend is its own module; runtime modules (bun:sqlite, better-sqlite3, node:sqlite,
+// postgres, node:fs) are imported only when a backend is opened, so this entry point loads in
+// Bun, Node and workerd alike and a workerd bundle contains none of them.
+export { MemoryDocumentStorage } from "./storage/memory.js";
+export { openSqliteStorage } from "./storage/sqlite-file.js";
+export { openPostgresStorage } from "./storage/postgres.js";
+export { createDurableObjectStorage } from "./storage/durable-object.js";
