@@ -1,4 +1,4 @@
-// `teleportal decode <hex>` (or hex on stdin): prints a frame as JSON, or a JSON error + exit 1.
+// `teleportal decode [HEX...]` (or hex on stdin): prints a frame as JSON, or a JSON error + exit 1.
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -24,19 +24,36 @@ int fail(const std::string& code, const std::string& message) {
   return 1;
 }
 
+const tp::cli::Spec kDecode{
+    "decode",
+    "decode a Teleportal frame given as hex (arguments or stdin) to JSON",
+    {{"HEX",
+      "the frame as hex digits, optionally 0x-prefixed; several arguments are joined; "
+      "without any, stdin is read",
+      false, true}},
+    {},
+    "Prints the decoded frame as one JSON object (exit 0), or {\"error\": CODE, \"message\": ...} "
+    "(exit 1)."};
+
 int run(int argc, char** argv) {
+  tp::cli::Args args = tp::cli::parse(kDecode, argc, argv);
+  if (args.exit_code >= 0)
+    return args.exit_code;
   std::string hex;
-  if (argc >= 1) {
-    for (int i = 0; i < argc; ++i) hex += argv[i];
+  if (!args.positional.empty()) {
+    for (const std::string& part : args.positional)
+      hex += part;
   } else {
     hex.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   }
   std::size_t a = hex.find_first_not_of(" \t\r\n");
   std::size_t b = hex.find_last_not_of(" \t\r\n");
   hex = a == std::string::npos ? std::string() : hex.substr(a, b - a + 1);
-  if (hex.size() >= 2 && hex[0] == '0' && (hex[1] == 'x' || hex[1] == 'X')) hex = hex.substr(2);
+  if (hex.size() >= 2 && hex[0] == '0' && (hex[1] == 'x' || hex[1] == 'X'))
+    hex = hex.substr(2);
   std::optional<tp::Bytes> bytes = tp::from_hex(hex);
-  if (!bytes) return fail("bad_hex", "Input is not a hex string");
+  if (!bytes)
+    return fail("bad_hex", "Input is not a hex string");
 
   if (tp::protocol::is_ping_message(*bytes)) {
     print({{"type", "ping"}});
@@ -55,6 +72,6 @@ int run(int argc, char** argv) {
   return 0;
 }
 
-const tp::cli::Registrar r({"decode", "decode a frame given as hex (argument or stdin) to JSON", &run});
+const tp::cli::Registrar r(tp::cli::command(kDecode, &run));
 
-}  // namespace
+} // namespace
