@@ -17,8 +17,7 @@ std::string program(const char* path) {
 
 const Option* find_option(const Spec& spec, const std::string& name) {
   for (const Option& o : spec.options) {
-    if (name == o.name)
-      return &o;
+    if (name == o.name) return &o;
   }
   return nullptr;
 }
@@ -46,8 +45,7 @@ void append_row(std::string& out, const std::string& left, const std::string& ri
   std::size_t start = 0;
   while (start <= right.size()) {
     std::size_t end = std::min(right.find(' ', start), right.find('\n', start));
-    if (end == std::string::npos)
-      end = right.size();
+    if (end == std::string::npos) end = right.size();
     std::string word = right.substr(start, end - start);
     if (!first_word && line.size() + 1 + word.size() > kWidth) {
       out += line + "\n";
@@ -69,14 +67,11 @@ void append_row(std::string& out, const std::string& left, const std::string& ri
 // Required options and argument counts, once everything is read.
 std::string check(const Spec& spec, const Args& a) {
   for (const Option& o : spec.options) {
-    if (!o.required || !first_of_pair(spec, o))
-      continue;
+    if (!o.required || !first_of_pair(spec, o)) continue;
     if (o.either) {
       bool mine = a.has(o.name), other = a.has(o.either);
-      if (mine && other)
-        return std::string("give only one of --") + o.name + " or --" + o.either;
-      if (!mine && !other)
-        return std::string("missing --") + o.name + " or --" + o.either;
+      if (mine && other) return std::string("give only one of --") + o.name + " or --" + o.either;
+      if (!mine && !other) return std::string("missing --") + o.name + " or --" + o.either;
     } else if (!a.has(o.name)) {
       return "missing " + option_words(o);
     }
@@ -86,8 +81,7 @@ std::string check(const Spec& spec, const Args& a) {
   for (const Argument& arg : spec.arguments) {
     repeated |= arg.repeated;
     if (i >= a.positional.size()) {
-      if (arg.required)
-        return std::string("missing ") + arg.name;
+      if (arg.required) return std::string("missing ") + arg.name;
       continue;
     }
     i += arg.repeated ? a.positional.size() - i : 1;
@@ -98,12 +92,11 @@ std::string check(const Spec& spec, const Args& a) {
   return {};
 }
 
-} // namespace
+}  // namespace
 
 std::string Args::get(const std::string& name) const {
   auto it = given.find(name);
-  if (it != given.end())
-    return it->second;
+  if (it != given.end()) return it->second;
   const Option* o = spec ? find_option(*spec, name) : nullptr;
   return o && o->fallback ? *o->fallback : std::string();
 }
@@ -116,15 +109,13 @@ std::string usage_line(const Spec& spec) {
       optional = true;
       continue;
     }
-    if (!first_of_pair(spec, o))
-      continue;
+    if (!first_of_pair(spec, o)) continue;
     out += " " + option_words(o);
     if (const Option* other = o.either ? find_option(spec, o.either) : nullptr) {
       out += "|" + option_words(*other);
     }
   }
-  if (optional)
-    out += " [options]";
+  if (optional) out += " [options]";
   for (const Argument& arg : spec.arguments) {
     std::string word = std::string(arg.name) + (arg.repeated ? "..." : "");
     out += " " + (arg.required ? word : "[" + word + "]");
@@ -135,17 +126,14 @@ std::string usage_line(const Spec& spec) {
 std::string help_text(const Spec& spec) {
   std::string out = usage_line(spec) + "\n\n" + spec.summary + "\n";
   std::size_t indent = 4;
-  for (const Argument& arg : spec.arguments)
-    indent = std::max(indent, std::strlen(arg.name) + 6);
-  for (const Option& o : spec.options)
-    indent = std::max(indent, option_words(o).size() + 6);
+  for (const Argument& arg : spec.arguments) indent = std::max(indent, std::strlen(arg.name) + 6);
+  for (const Option& o : spec.options) indent = std::max(indent, option_words(o).size() + 6);
   indent = std::min<std::size_t>(indent, 28);
   if (!spec.arguments.empty()) {
     out += "\narguments:\n";
     for (const Argument& arg : spec.arguments) {
       std::string help = arg.help;
-      if (!arg.required)
-        help += " (optional)";
+      if (!arg.required) help += " (optional)";
       append_row(out, arg.name, help, indent);
     }
   }
@@ -155,8 +143,7 @@ std::string help_text(const Spec& spec) {
     if (o.required) {
       help += o.either ? std::string(" (this or --") + o.either + " is required)" : " (required)";
     }
-    if (o.fallback)
-      help += " (default: " + (o.fallback->empty() ? "\"\"" : *o.fallback) + ")";
+    if (o.fallback) help += " (default: " + (o.fallback->empty() ? "\"\"" : *o.fallback) + ")";
     append_row(out, option_words(o), help, indent);
   }
   append_row(out, "-h, --help", "show this help and exit", indent);
@@ -221,8 +208,7 @@ Args parse(const Spec& spec, int argc, char** argv) {
     }
   }
   std::string problem = check(spec, a);
-  if (!problem.empty())
-    a.exit_code = usage_error(spec, problem);
+  if (!problem.empty()) a.exit_code = usage_error(spec, problem);
   return a;
 }
 
@@ -245,8 +231,7 @@ int dispatch(const char* path, const char* summary, std::vector<Command> subcomm
   std::string usage = "usage: " + program(path) + " <command> [arguments]";
   if (argc >= 1) {
     for (const Command& c : subcommands) {
-      if (std::strcmp(argv[0], c.name) == 0)
-        return c.run(argc - 1, argv + 1);
+      if (std::strcmp(argv[0], c.name) == 0) return c.run(argc - 1, argv + 1);
     }
   }
   bool help = argc >= 1 && (std::strcmp(argv[0], "--help") == 0 || std::strcmp(argv[0], "-h") == 0);
@@ -257,13 +242,11 @@ int dispatch(const char* path, const char* summary, std::vector<Command> subcomm
   }
   std::string out = usage + "\n\n" + summary + "\n\ncommands:\n";
   std::size_t indent = 4;
-  for (const Command& c : subcommands)
-    indent = std::max(indent, std::strlen(c.name) + 6);
-  for (const Command& c : subcommands)
-    append_row(out, c.name, c.summary, indent);
+  for (const Command& c : subcommands) indent = std::max(indent, std::strlen(c.name) + 6);
+  for (const Command& c : subcommands) append_row(out, c.name, c.summary, indent);
   out += "\n'" + program(path) + " <command> --help' describes a command.\n";
   std::fputs(out.c_str(), help ? stdout : stderr);
   return help ? 0 : 2;
 }
 
-} // namespace tp::cli
+}  // namespace tp::cli

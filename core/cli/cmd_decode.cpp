@@ -37,23 +37,19 @@ const tp::cli::Spec kDecode{
 
 int run(int argc, char** argv) {
   tp::cli::Args args = tp::cli::parse(kDecode, argc, argv);
-  if (args.exit_code >= 0)
-    return args.exit_code;
+  if (args.exit_code >= 0) return args.exit_code;
   std::string hex;
   if (!args.positional.empty()) {
-    for (const std::string& part : args.positional)
-      hex += part;
+    for (const std::string& part : args.positional) hex += part;
   } else {
     hex.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   }
   std::size_t a = hex.find_first_not_of(" \t\r\n");
   std::size_t b = hex.find_last_not_of(" \t\r\n");
   hex = a == std::string::npos ? std::string() : hex.substr(a, b - a + 1);
-  if (hex.size() >= 2 && hex[0] == '0' && (hex[1] == 'x' || hex[1] == 'X'))
-    hex = hex.substr(2);
+  if (hex.size() >= 2 && hex[0] == '0' && (hex[1] == 'x' || hex[1] == 'X')) hex = hex.substr(2);
   std::optional<tp::Bytes> bytes = tp::from_hex(hex);
-  if (!bytes)
-    return fail("bad_hex", "Input is not a hex string");
+  if (!bytes) return fail("bad_hex", "Input is not a hex string");
 
   if (tp::protocol::is_ping_message(*bytes)) {
     print({{"type", "ping"}});
@@ -74,4 +70,4 @@ int run(int argc, char** argv) {
 
 const tp::cli::Registrar r(tp::cli::command(kDecode, &run));
 
-} // namespace
+}  // namespace

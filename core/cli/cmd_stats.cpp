@@ -41,10 +41,8 @@ const tp::cli::Spec kStats{
     "status other than 200) or the page is not valid metrics text; 2 usage."};
 
 std::string number(double v) {
-  if (std::isnan(v))
-    return "NaN";
-  if (std::isinf(v))
-    return v > 0 ? "+Inf" : "-Inf";
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   char buf[32];
   if (v == std::floor(v) && std::fabs(v) < 1e15) {
     std::snprintf(buf, sizeof buf, "%.0f", v);
@@ -63,16 +61,13 @@ std::string computed(const std::optional<double>& v) {
 }
 
 std::string labels_text(const Labels& labels) {
-  if (labels.empty())
-    return "-";
+  if (labels.empty()) return "-";
   std::string out;
   for (const auto& l : labels) {
-    if (!out.empty())
-      out += ",";
+    if (!out.empty()) out += ",";
     out += l.name + "=\"";
     for (char c : l.value) {
-      if (c == '\\' || c == '"')
-        out += '\\';
+      if (c == '\\' || c == '"') out += '\\';
       out += c == '\n' ? std::string("\\n") : std::string(1, c);
     }
     out += "\"";
@@ -81,8 +76,7 @@ std::string labels_text(const Labels& labels) {
 }
 
 ordered_json json_number(double v) {
-  if (!std::isfinite(v))
-    return number(v);
+  if (!std::isfinite(v)) return number(v);
   if (v == std::floor(v) && std::fabs(v) < 9007199254740992.0) {
     return static_cast<std::int64_t>(v);
   }
@@ -94,8 +88,7 @@ ordered_json json_number(const std::optional<double>& v) {
 
 ordered_json labels_json(const Labels& labels) {
   ordered_json out = ordered_json::object();
-  for (const auto& l : labels)
-    out[l.name] = l.value;
+  for (const auto& l : labels) out[l.name] = l.value;
   return out;
 }
 
@@ -162,8 +155,7 @@ void print_json(const std::string& url, const std::vector<Family>& families) {
       for (const auto& s : f.samples) {
         ordered_json one = {
             {"labels", labels_json(s.labels)}, {"name", s.name}, {"value", json_number(s.value)}};
-        if (s.timestamp_ms)
-          one["timestamp_ms"] = *s.timestamp_ms;
+        if (s.timestamp_ms) one["timestamp_ms"] = *s.timestamp_ms;
         series.push_back(std::move(one));
       }
     }
@@ -183,8 +175,7 @@ int failed(const std::string& what, const tp::Error& e) {
 
 int run(int argc, char** argv) {
   tp::cli::Args a = tp::cli::parse(kStats, argc, argv);
-  if (a.exit_code >= 0)
-    return a.exit_code;
+  if (a.exit_code >= 0) return a.exit_code;
   char* end = nullptr;
   std::string timeout_text = a.get("timeout");
   double timeout = std::strtod(timeout_text.c_str(), &end);
@@ -192,13 +183,11 @@ int run(int argc, char** argv) {
     return tp::cli::usage_error(kStats, "--timeout takes a positive number of seconds");
   }
   auto url = tp::cli::parse_http_url(a.positional[0], "/metrics");
-  if (!url)
-    return tp::cli::usage_error(kStats, url.error().message);
+  if (!url) return tp::cli::usage_error(kStats, url.error().message);
 
   std::string what = "GET " + url.value().text;
   auto response = tp::cli::http_get(url.value(), timeout);
-  if (!response)
-    return failed(what, response.error());
+  if (!response) return failed(what, response.error());
   const tp::ops::HttpResponse& r = response.value();
   if (r.status != 200) {
     std::string status =
@@ -211,14 +200,12 @@ int run(int argc, char** argv) {
                                        "the body is " + *encoding + "-encoded"));
   }
   auto families = tp::ops::parse_metrics_text(r.body);
-  if (!families)
-    return failed(url.value().text, families.error());
+  if (!families) return failed(url.value().text, families.error());
 
   std::vector<Family> shown;
   std::string prefix = a.get("filter");
   for (Family& f : families.value()) {
-    if (f.name.compare(0, prefix.size(), prefix) == 0)
-      shown.push_back(std::move(f));
+    if (f.name.compare(0, prefix.size(), prefix) == 0) shown.push_back(std::move(f));
   }
   if (a.has("json")) {
     print_json(url.value().text, shown);
@@ -230,4 +217,4 @@ int run(int argc, char** argv) {
 
 const tp::cli::Registrar r(tp::cli::command(kStats, &run));
 
-} // namespace
+}  // namespace

@@ -88,12 +88,10 @@ tp::Bytes read_secret(const Args& a, bool& ok) {
 // The option's value or default; `out` stays as it is when there is neither. False: not a number.
 bool read_number(const Args& a, const char* name, double& out) {
   std::string text = a.get(name);
-  if (text.empty() && !a.has(name))
-    return true;
+  if (text.empty() && !a.has(name)) return true;
   char* end = nullptr;
   double v = std::strtod(text.c_str(), &end);
-  if (text.empty() || !end || *end != '\0')
-    return false;
+  if (text.empty() || !end || *end != '\0') return false;
   out = v;
   return true;
 }
@@ -109,25 +107,21 @@ std::string compact(const ordered_json& j) {
 
 int run_mint(int argc, char** argv) {
   Args a = tp::cli::parse(kMint, argc, argv);
-  if (a.exit_code >= 0)
-    return a.exit_code;
+  if (a.exit_code >= 0) return a.exit_code;
   tp::token::MintOptions o;
   bool ok = false;
   o.secret = read_secret(a, ok);
-  if (!ok)
-    return tp::cli::usage_error(kMint, "--secret-hex is not hex");
+  if (!ok) return tp::cli::usage_error(kMint, "--secret-hex is not hex");
   double now = wall_clock_seconds();
   if (!read_number(a, "expires-in", o.expires_in)) {
     return tp::cli::usage_error(kMint, "--expires-in takes a number of seconds");
   }
-  if (!read_number(a, "now", now))
-    return tp::cli::usage_error(kMint, "--now takes Unix seconds");
+  if (!read_number(a, "now", now)) return tp::cli::usage_error(kMint, "--now takes Unix seconds");
   o.issuer = a.get("issuer");
   o.audience = a.get("audience");
   // --access is any JSON; written compactly with its key order kept (like JSON.stringify).
   ordered_json access = ordered_json::parse(a.get("access"), nullptr, false);
-  if (access.is_discarded())
-    return tp::cli::usage_error(kMint, "--access is not valid JSON");
+  if (access.is_discarded()) return tp::cli::usage_error(kMint, "--access is not valid JSON");
   auto token = tp::token::mint_text(a.get("user"), a.get("room"), compact(access), o, now);
   if (!token.ok()) {
     std::fprintf(stderr, "teleportal token mint: %s (%s)\n", token.error().message.c_str(),
@@ -140,18 +134,15 @@ int run_mint(int argc, char** argv) {
 
 int run_verify(int argc, char** argv) {
   Args a = tp::cli::parse(kVerify, argc, argv);
-  if (a.exit_code >= 0)
-    return a.exit_code;
+  if (a.exit_code >= 0) return a.exit_code;
   tp::token::VerifyOptions o;
   bool ok = false;
   o.secret = read_secret(a, ok);
-  if (!ok)
-    return tp::cli::usage_error(kVerify, "--secret-hex is not hex");
+  if (!ok) return tp::cli::usage_error(kVerify, "--secret-hex is not hex");
   o.issuer = a.get("issuer");
   o.audience = a.get("audience");
   double now = wall_clock_seconds();
-  if (!read_number(a, "now", now))
-    return tp::cli::usage_error(kVerify, "--now takes Unix seconds");
+  if (!read_number(a, "now", now)) return tp::cli::usage_error(kVerify, "--now takes Unix seconds");
   auto r = tp::token::verify(a.positional[0], o, now);
   if (!r.valid) {
     std::printf("{\"valid\": false, \"error\": %s}\n", compact(ordered_json(r.error)).c_str());
@@ -174,11 +165,9 @@ int run_token(int argc, char** argv) {
 
 int run_permission(int argc, char** argv) {
   Args a = tp::cli::parse(kPermission, argc, argv);
-  if (a.exit_code >= 0)
-    return a.exit_code;
+  if (a.exit_code >= 0) return a.exit_code;
   json access = json::parse(a.get("access"), nullptr, false);
-  if (access.is_discarded())
-    return tp::cli::usage_error(kPermission, "--access is not valid JSON");
+  if (access.is_discarded()) return tp::cli::usage_error(kPermission, "--access is not valid JSON");
   tp::token::PermissionOptions po;
   po.allow_missing_document_access = a.has("allow-missing");
   bool has = tp::token::access_has_permission(access, a.get("doc"), a.get("perm"), po);
@@ -191,4 +180,4 @@ int run_permission(int argc, char** argv) {
 const tp::cli::Registrar token_cmd({"token", kTokenSummary, &run_token});
 const tp::cli::Registrar permission_cmd(tp::cli::command(kPermission, &run_permission));
 
-} // namespace
+}  // namespace

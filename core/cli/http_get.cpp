@@ -59,8 +59,7 @@ int wait_for(int fd, short events, const Deadline& deadline) {
   for (;;) {
     pollfd p{fd, events, 0};
     int r = ::poll(&p, 1, deadline.remaining_ms());
-    if (r < 0 && errno == EINTR)
-      continue;
+    if (r < 0 && errno == EINTR) continue;
     return r;
   }
 }
@@ -68,8 +67,7 @@ int wait_for(int fd, short events, const Deadline& deadline) {
 struct Fd {
   int fd = -1;
   ~Fd() {
-    if (fd >= 0)
-      ::close(fd);
+    if (fd >= 0) ::close(fd);
   }
 };
 
@@ -123,7 +121,7 @@ Result<int> connect_to(const HttpUrl& url, const Deadline& deadline, double time
                     "cannot connect to " + where + ": " + std::strerror(last_errno));
 }
 
-} // namespace
+}  // namespace
 
 Result<HttpUrl> parse_http_url(std::string_view url, std::string_view default_path) {
   std::size_t scheme_end = url.find("://");
@@ -131,8 +129,7 @@ Result<HttpUrl> parse_http_url(std::string_view url, std::string_view default_pa
     return bad_url("'" + std::string(url) + "' is not a URL (expected http://HOST[:PORT][/PATH])");
   }
   std::string scheme(url.substr(0, scheme_end));
-  for (char& c : scheme)
-    c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  for (char& c : scheme) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
   if (scheme != "http") {
     return bad_url("unsupported scheme '" + scheme + "://' (only http:// is supported)");
   }
@@ -149,32 +146,25 @@ Result<HttpUrl> parse_http_url(std::string_view url, std::string_view default_pa
   bool ipv6 = !auth.empty() && auth[0] == '[';
   if (ipv6) {
     std::size_t close = auth.find(']');
-    if (close == std::string_view::npos)
-      return bad_url("unterminated [ in the URL's host");
+    if (close == std::string_view::npos) return bad_url("unterminated [ in the URL's host");
     out.host = std::string(auth.substr(1, close - 1));
     std::string_view after = auth.substr(close + 1);
-    if (!after.empty() && after[0] != ':')
-      return bad_url("unexpected text after ] in the host");
-    if (!after.empty())
-      port = after.substr(1);
+    if (!after.empty() && after[0] != ':') return bad_url("unexpected text after ] in the host");
+    if (!after.empty()) port = after.substr(1);
   } else {
     std::size_t colon = auth.find(':');
     out.host = std::string(auth.substr(0, colon));
-    if (colon != std::string_view::npos)
-      port = auth.substr(colon + 1);
+    if (colon != std::string_view::npos) port = auth.substr(colon + 1);
   }
-  if (out.host.empty())
-    return bad_url("no host in '" + std::string(url) + "'");
+  if (out.host.empty()) return bad_url("no host in '" + std::string(url) + "'");
   for (char c : out.host) {
-    if (!host_char(c, ipv6))
-      return bad_url("invalid host '" + out.host + "'");
+    if (!host_char(c, ipv6)) return bad_url("invalid host '" + out.host + "'");
   }
   out.port = "80";
   if (port) {
     long value = port->empty() || port->size() > 5 ? -1 : 0;
     for (char c : *port) {
-      if (value >= 0)
-        value = c >= '0' && c <= '9' ? value * 10 + (c - '0') : -1;
+      if (value >= 0) value = c >= '0' && c <= '9' ? value * 10 + (c - '0') : -1;
     }
     if (value < 1 || value > 65535) {
       return bad_url("invalid port '" + std::string(*port) + "' (1 to 65535)");
@@ -200,8 +190,7 @@ Result<ops::HttpResponse> http_get(const HttpUrl& url, double timeout_seconds) {
   std::string where = authority(url.host, url.port);
   Fd sock;
   Result<int> connected = connect_to(url, deadline, timeout_seconds, sock);
-  if (!connected)
-    return connected.error();
+  if (!connected) return connected.error();
 
   std::string host_header = authority(url.host, url.port, url.port != "80");
   std::string request = "GET " + url.path + " HTTP/1.1\r\nHost: " + host_header +
@@ -214,8 +203,7 @@ Result<ops::HttpResponse> http_get(const HttpUrl& url, double timeout_seconds) {
       sent += static_cast<std::size_t>(n);
       continue;
     }
-    if (errno == EINTR)
-      continue;
+    if (errno == EINTR) continue;
     int ready = errno == EAGAIN || errno == EWOULDBLOCK ? wait_for(sock.fd, POLLOUT, deadline) : -1;
     if (ready == 0) {
       return make_error("timeout", "timed out sending to " + where + " after " +
@@ -236,8 +224,7 @@ Result<ops::HttpResponse> http_get(const HttpUrl& url, double timeout_seconds) {
     }
     ssize_t n = ready < 0 ? -1 : ::recv(sock.fd, buf, sizeof buf, 0);
     if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
-        continue;
+      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
       return make_error("recv_failed", "cannot read from " + where + ": " + std::strerror(errno));
     }
     received.append(buf, static_cast<std::size_t>(n));
@@ -245,11 +232,9 @@ Result<ops::HttpResponse> http_get(const HttpUrl& url, double timeout_seconds) {
       return make_error("response_too_large", "the response from " + where + " exceeds 64 MiB");
     }
     auto parsed = ops::parse_http_response(received, n == 0);
-    if (!parsed)
-      return parsed.error();
-    if (parsed.value())
-      return std::move(*parsed.value());
+    if (!parsed) return parsed.error();
+    if (parsed.value()) return std::move(*parsed.value());
   }
 }
 
-} // namespace tp::cli
+}  // namespace tp::cli

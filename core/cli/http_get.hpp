@@ -10,10 +10,10 @@
 namespace tp::cli {
 
 struct HttpUrl {
-  std::string host; // without brackets for IPv6 literals
-  std::string port; // "80" when the URL has none
-  std::string path; // with the query; "/metrics" when the URL has no path (or just "/")
-  std::string text; // the URL as requested: http://host[:port]/path
+  std::string host;  // without brackets for IPv6 literals
+  std::string port;  // "80" when the URL has none
+  std::string path;  // with the query; "/metrics" when the URL has no path (or just "/")
+  std::string text;  // the URL as requested: http://host[:port]/path
 };
 
 // http://host[:port][/path][?query][#fragment]. Errors: bad_url.
@@ -23,4 +23,4 @@ Result<HttpUrl> parse_http_url(std::string_view url, std::string_view default_pa
 // response_too_large, and those of tp::ops::parse_http_response.
 Result<ops::HttpResponse> http_get(const HttpUrl& url, double timeout_seconds);
 
-} // namespace tp::cli
+}  // namespace tp::cli

@@ -13,10 +13,10 @@
 namespace tp::ops {
 
 struct HttpResponse {
-  int status = 0;                                           // 100..999
-  std::string reason;                                       // may be empty
-  std::vector<std::pair<std::string, std::string>> headers; // names lower-cased, in order
-  std::string body;                                         // after transfer decoding
+  int status = 0;                                            // 100..999
+  std::string reason;                                        // may be empty
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased, in order
+  std::string body;                                          // after transfer decoding
 
   // The first header of that (lower-case) name, or nullptr.
   const std::string* header(std::string_view name) const;
@@ -28,4 +28,4 @@ struct HttpResponse {
 // (the stream ended before the response did), unsupported_transfer_encoding.
 Result<std::optional<HttpResponse>> parse_http_response(std::string_view received, bool at_end);
 
-} // namespace tp::ops
+}  // namespace tp::ops

@@ -18,23 +18,23 @@ std::string_view metric_type_name(MetricType type);
 
 struct Label {
   std::string name;
-  std::string value; // unescaped
+  std::string value;  // unescaped
   bool operator==(const Label& o) const { return name == o.name && value == o.value; }
 };
-using Labels = std::vector<Label>; // in the order written
+using Labels = std::vector<Label>;  // in the order written
 
 struct Sample {
-  std::string name; // as written: a histogram's samples are name_bucket, name_sum, name_count
+  std::string name;  // as written: a histogram's samples are name_bucket, name_sum, name_count
   Labels labels;
-  double value = 0;                         // NaN and +-Inf allowed
-  std::optional<std::int64_t> timestamp_ms; // optional in the format
-  std::size_t line = 0;                     // 1-based, for messages about this sample
+  double value = 0;                          // NaN and +-Inf allowed
+  std::optional<std::int64_t> timestamp_ms;  // optional in the format
+  std::size_t line = 0;                      // 1-based, for messages about this sample
 };
 
 struct Family {
   std::string name;
   MetricType type = MetricType::untyped;
-  std::string help; // unescaped; empty without `# HELP`
+  std::string help;  // unescaped; empty without `# HELP`
   std::vector<Sample> samples;
 };
 
@@ -52,17 +52,17 @@ std::optional<double> parse_metric_value(std::string_view text);
 
 // ---- histograms ---------------------------------------------------------------------------------
 struct Bucket {
-  double le = 0;    // upper bound, +Inf for the last
-  double count = 0; // cumulative
+  double le = 0;     // upper bound, +Inf for the last
+  double count = 0;  // cumulative
 };
 
 // One label set of a histogram family: its buckets (sorted by `le`) with _sum and _count.
 struct HistogramSeries {
-  Labels labels; // without `le`, in the order of the first sample of the set
+  Labels labels;  // without `le`, in the order of the first sample of the set
   std::vector<Bucket> buckets;
   std::optional<double> sum;
-  std::optional<double> count; // the _count sample; else the +Inf bucket's count
-  double mean() const;         // sum / count, NaN when either is missing or count is 0
+  std::optional<double> count;  // the _count sample; else the +Inf bucket's count
+  double mean() const;          // sum / count, NaN when either is missing or count is 0
 };
 std::vector<HistogramSeries> histogram_series(const Family& histogram);
 
@@ -72,4 +72,4 @@ std::vector<HistogramSeries> histogram_series(const Family& histogram);
 // observations, without a +Inf bucket or with fewer than two buckets.
 double histogram_quantile(double q, const std::vector<Bucket>& buckets);
 
-} // namespace tp::ops
+}  // namespace tp::ops
