@@ -107,7 +107,8 @@ public:
       std::size_t end = text.find('\n', start);
       if (end == std::string_view::npos) end = text.size();
       std::string_view line = text.substr(start, end - start);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      // CR LF line ends, and stray CRs before them (a help text cannot end in one).
+      while (!line.empty() && line.back() == '\r') line.remove_suffix(1);
       ++line_;
       parse_line(line);
       start = end + 1;
