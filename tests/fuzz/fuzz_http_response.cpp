@@ -12,7 +12,9 @@ using namespace tp::ops;
 
 namespace {
 
-[[noreturn]] void fail() { std::abort(); }
+[[noreturn]] void fail() {
+  std::abort();
+}
 
 bool same(const HttpResponse& a, const HttpResponse& b) {
   return a.status == b.status && a.reason == b.reason && a.headers == b.headers && a.body == b.body;

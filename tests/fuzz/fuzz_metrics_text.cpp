@@ -17,7 +17,9 @@ using namespace tp::ops;
 
 namespace {
 
-[[noreturn]] void fail() { std::abort(); }
+[[noreturn]] void fail() {
+  std::abort();
+}
 
 std::string escaped(const std::string& s, bool label_value) {
   std::string out;
@@ -63,7 +65,9 @@ std::string write(const std::vector<Family>& families) {
   return out;
 }
 
-bool same_number(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
+bool same_number(double a, double b) {
+  return a == b || (std::isnan(a) && std::isnan(b));
+}
 
 bool same(const std::vector<Family>& a, const std::vector<Family>& b) {
   if (a.size() != b.size()) return false;

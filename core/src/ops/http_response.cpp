@@ -105,22 +105,30 @@ std::optional<std::uint64_t> parse_decimal(std::string_view s) {
   return v;
 }
 
+// A chunk-size or trailer line: nullopt until it has fully arrived.
+Result<std::optional<std::string_view>> framing_line(std::string_view s, std::size_t& pos,
+                                                     const char* what) {
+  std::size_t start = pos;
+  std::optional<std::string_view> line = line_at(s, pos);
+  if (!line && s.size() - start > kMaxChunkLine) {
+    return malformed(std::string(what) + " line longer than 4 KiB");
+  }
+  return line;
+}
+
 enum class Walk { complete, incomplete };
 
 // Walks chunked data; appends the decoded bytes to `out` when it is not null.
 Result<Walk> walk_chunks(std::string_view s, std::string* out) {
   std::size_t pos = 0;
   for (;;) {
-    std::size_t start = pos;
-    std::optional<std::string_view> line = line_at(s, pos);
-    if (!line) {
-      if (s.size() - start > kMaxChunkLine) return malformed("chunk size line too long");
-      return Walk::incomplete;
-    }
-    std::string_view size_text = line->substr(0, line->find(';'));
-    size_text = trim(size_text);
+    auto framing = framing_line(s, pos, "chunk size");
+    if (!framing) return framing.error();
+    if (!framing.value()) return Walk::incomplete;
+    std::string_view line = *framing.value();
+    std::string_view size_text = trim(line.substr(0, line.find(';')));
     if (size_text.empty() || size_text.size() > 15) {
-      return malformed("chunk size '" + std::string(line->substr(0, 40)) + "'");
+      return malformed("chunk size '" + std::string(line.substr(0, 40)) + "'");
     }
     std::uint64_t size = 0;
     for (char c : size_text) {
@@ -142,13 +150,10 @@ Result<Walk> walk_chunks(std::string_view s, std::string* out) {
   }
   // Trailer fields, ignored, up to an empty line.
   for (;;) {
-    std::size_t start = pos;
-    std::optional<std::string_view> line = line_at(s, pos);
-    if (!line) {
-      if (s.size() - start > kMaxChunkLine) return malformed("trailer line too long");
-      return Walk::incomplete;
-    }
-    if (line->empty()) return Walk::complete;
+    auto trailer = framing_line(s, pos, "trailer");
+    if (!trailer) return trailer.error();
+    if (!trailer.value()) return Walk::incomplete;
+    if (trailer.value()->empty()) return Walk::complete;
   }
 }
 

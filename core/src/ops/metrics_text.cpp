@@ -346,16 +346,11 @@ private:
 
 std::string_view metric_type_name(MetricType type) {
   switch (type) {
-  case MetricType::counter:
-    return "counter";
-  case MetricType::gauge:
-    return "gauge";
-  case MetricType::histogram:
-    return "histogram";
-  case MetricType::summary:
-    return "summary";
-  case MetricType::untyped:
-    break;
+    case MetricType::counter: return "counter";
+    case MetricType::gauge: return "gauge";
+    case MetricType::histogram: return "histogram";
+    case MetricType::summary: return "summary";
+    case MetricType::untyped: break;
   }
   return "untyped";
 }
