@@ -125,7 +125,7 @@ std::string usage_line(const Spec& spec) {
 
 std::string help_text(const Spec& spec) {
   std::string out = usage_line(spec) + "\n\n" + spec.summary + "\n";
-  std::size_t indent = 4;
+  std::size_t indent = std::strlen("-h, --help") + 6;  // two spaces before a cell, four after
   for (const Argument& arg : spec.arguments) indent = std::max(indent, std::strlen(arg.name) + 6);
   for (const Option& o : spec.options) indent = std::max(indent, option_words(o).size() + 6);
   indent = std::min<std::size_t>(indent, 28);
