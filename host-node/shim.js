@@ -46,10 +46,22 @@ export function createNodeHandlers(hub, WebSocketServer, { maxPayload = 16 * 102
         ws.on("message", (data) => hub.message(id, data));
         ws.on("close", () => hub.close(id));
         ws.on("error", (err) => hub.error(id, err));
+        // Frames sent in one tick leave in one write: the socket is corked until the next tick.
+        let corked = false;
+        const send = (frame) => {
+          if (ws.readyState !== ws.OPEN) return 0;
+          if (!corked && ws._socket) {
+            corked = true;
+            ws._socket.cork();
+            process.nextTick(() => ((corked = false), ws._socket?.uncork()));
+          }
+          ws.send(frame);
+          return frame.length || 1;
+        };
         hub.open({
           id,
           context: auth.context,
-          send: (frame) => (ws.readyState === ws.OPEN ? (ws.send(frame), frame.length || 1) : 0),
+          send,
           close: (code, reason) => ws.close(code, reason),
           bufferedAmount: () => ws.bufferedAmount,
         });

@@ -4,6 +4,7 @@
 #pragma once
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -38,6 +39,8 @@ struct ServerHost {
   bool hold_loads = false;  // leave LoadOutputs unanswered (answer_loads() later)
   std::vector<std::string> held;
   std::size_t commits = 0;
+  std::map<std::string, std::vector<server::ClientHandle>> readers;  // from ReaderOutputs
+  std::vector<server::PublishOutput> cluster;                        // what went to other nodes
 
   explicit ServerHost(server::ServerConfig config = {}) : srv(std::move(config)) {}
 
@@ -77,6 +80,7 @@ struct ServerHost {
   void settle(server::Outputs& out) {
     for (std::size_t i = 0;; ) {
       for (; i < out.size(); ++i) {
+        expand(out[i]);
         if (const auto* l = std::get_if<server::LoadOutput>(&out[i])) {
           if (hold_loads) {
             held.push_back(l->key);
@@ -97,6 +101,25 @@ struct ServerHost {
       }
       auto more = srv.committed(batch.id, !fail_commits, fail_commits ? "disk full" : "");
       out.insert(out.end(), more.begin(), more.end());
+    }
+  }
+
+  // What a host does with reader changes and publishes: a publish becomes the sends it fans out to.
+  void expand(server::Output& o) {
+    if (const auto* r = std::get_if<server::ReaderOutput>(&o)) {
+      auto& list = readers[r->key];
+      list.erase(std::remove(list.begin(), list.end(), r->client), list.end());
+      if (r->reading) list.push_back(r->client);
+    } else if (auto* p = std::get_if<server::PublishOutput>(&o)) {
+      if (p->cluster) cluster.push_back(*p);
+      server::SendOutput send;
+      if (p->local) {
+        for (auto c : readers[p->key]) {
+          if (c != p->except) send.to.push_back(c);
+        }
+      }
+      send.frame = std::move(p->frame);
+      o = std::move(send);
     }
   }
 

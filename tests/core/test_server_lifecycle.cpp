@@ -170,6 +170,7 @@ TEST_CASE("an update is acknowledged and relayed only after its batch committed"
   REQUIRE(batch.writes.size() == 1);
   CHECK(batch.writes[0].key == "room-1/doc");
   auto after = h.srv.committed(batch.id, true);
+  h.settle(after);
   CHECK(got_raw(after, b, kUpdate));
   CHECK(ack_of(sent_to(after, a), protocol::message_id(kUpdate)));
   CHECK_FALSE(ack_of(sent_to(after, a), protocol::message_id(kUpdate))->error);
@@ -379,15 +380,112 @@ TEST_CASE("a restored connection rejoins its documents and receives relays witho
   auto listener = h.open("L", ctx("l"));
   auto no_read = h.open("N", ctx("n", json::parse(R"([{"pattern":"other","permissions":["read"]}])")));
   auto out = h.srv.rejoin(listener, "doc");
+  h.settle(out);
   bool joined = false;
   for (const auto& o : out) {
     if (const auto* j = std::get_if<server::JoinOutput>(&o)) joined = j->client == listener && j->document == "doc";
   }
   CHECK(joined);
-  h.settle(out);
   auto denied = h.srv.rejoin(no_read, "doc");
   CHECK(denied.empty());
   out = h.send(writer, kUpdate);
   CHECK(got_raw(out, listener, kUpdate));
   CHECK_FALSE(got_raw(out, no_read, kUpdate));
+}
+
+namespace {
+
+// Two nodes sharing one store, their cluster publishes delivered to each other as pub/sub messages.
+struct Cluster {
+  testing::ServerHost one, two;
+  static server::ServerConfig config(const char* id) {
+    server::ServerConfig c;
+    c.node_id = id;
+    c.heartbeat_ms = 1000;
+    c.presence_timeout_ms = 3000;
+    return c;
+  }
+  Cluster() : one(config("n1")), two(config("n2")) {}
+  // Delivers what each node published to the other until nothing is left; returns node two's and
+  // node one's outputs of that delivery.
+  std::pair<server::Outputs, server::Outputs> exchange() {
+    server::Outputs at_one, at_two;
+    while (!one.cluster.empty() || !two.cluster.empty()) {
+      auto from_one = std::move(one.cluster);
+      one.cluster.clear();
+      for (const auto& p : from_one) {
+        auto out = two.srv.remote(p.key, p.cluster_message);
+        two.settle(out);
+        at_two.insert(at_two.end(), out.begin(), out.end());
+      }
+      auto from_two = std::move(two.cluster);
+      two.cluster.clear();
+      for (const auto& p : from_two) {
+        auto out = one.srv.remote(p.key, p.cluster_message);
+        one.settle(out);
+        at_one.insert(at_one.end(), out.begin(), out.end());
+      }
+    }
+    return {at_two, at_one};
+  }
+};
+
+Bytes announce_frame(std::uint64_t id) {
+  protocol::Message m;
+  m.document = "doc";
+  m.payload = protocol::PresenceAnnounce{id};
+  return protocol::encode_message(m);
+}
+
+}  // namespace
+
+TEST_CASE("cluster: an update accepted on one node reaches the readers of another, and only them", "[server][cluster]") {
+  Cluster c;
+  auto writer = c.one.open("W", ctx("w"));
+  auto reader = c.two.open("R", ctx("r"));
+  auto outsider = c.two.open("O", ctx("o", json::parse(R"([{"pattern":"other","permissions":["read"]}])")));
+  c.two.send(reader, kSyncStep1);
+  c.two.send(outsider, kSyncStep1);  // denied: never a member
+  c.two.store = c.one.store;         // (the shared database)
+  auto out = c.one.send(writer, kUpdate);
+  REQUIRE(c.one.cluster.size() == 1);
+  CHECK(c.one.cluster[0].key == "room-1/doc");
+  auto [at_two, at_one] = c.exchange();
+  CHECK(got_raw(at_two, reader, kUpdate));
+  CHECK_FALSE(got_raw(at_two, outsider, kUpdate));
+  CHECK(c.two.srv.document_state("room-1/doc") == c.one.srv.document_state("room-1/doc"));
+  // A node ignores its own messages.
+  CHECK(c.one.srv.remote("room-1/doc", protocol::encode_pubsub_message(kUpdate, "n1")).empty());
+}
+
+TEST_CASE("cluster: presence crosses nodes, and a silent node's clients leave", "[server][cluster]") {
+  Cluster c;
+  auto a = c.one.open("A", ctx("alice"));
+  auto b = c.two.open("B", ctx("bob"));
+  c.one.send(a, announce_frame(1));
+  c.exchange();  // node two has no session for the document yet: ignored
+  auto msgs = sent_to(c.two.send(b, announce_frame(2)), b);
+  auto [at_two, at_one] = c.exchange();
+  // A (who announced) hears of B from node two.
+  bool a_sees_b = false;
+  for (const auto& m : sent_to(at_one, a)) {
+    if (const auto* j = m.get<protocol::PresenceJoin>()) a_sees_b |= j->client.user_id == "bob";
+  }
+  CHECK(a_sees_b);
+  // Heartbeats tell node two about A; then node one falls silent and A leaves at node two.
+  c.one.tick(1000);
+  c.exchange();
+  auto later = sent_to(c.two.send(b, announce_frame(2)), b);
+  bool b_sees_a = false;
+  for (const auto& m : later) {
+    if (const auto* j = m.get<protocol::PresenceJoin>()) b_sees_a |= j->client.user_id == "alice";
+  }
+  CHECK(b_sees_a);
+  auto expired = c.two.tick(4000);
+  bool left = false;
+  for (const auto& m : sent_to(expired, b)) {
+    if (const auto* l = m.get<protocol::PresenceLeave>()) left |= l->client.user_id == "alice";
+  }
+  CHECK(left);
+  CHECK(has_log(expired, "cluster_node_expired"));
 }

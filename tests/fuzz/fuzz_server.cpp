@@ -27,6 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   config.merge_after = 4;
   config.unload_after_ms = 0;  // documents unload and reload from the test store as clients come and go
   config.max_documents_per_connection = 4;
+  config.node_id = "n1";  // cluster mode: some inputs arrive as another node's messages
   testing::ServerHost srv(config);
   auto access = nlohmann::json::parse(R"([{"pattern":"*","permissions":["read","write"]}])");
   server::ClientHandle clients[3];
@@ -45,7 +46,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       check_outputs(srv.close(clients[who]));
       clients[who] = srv.open("c" + std::to_string(who), {{"room", "r"}, {"documentAccess", access}});
     }
-    check_outputs(srv.send(clients[who], ByteView(data + pos, len)));
+    if (control & 8) {
+      auto out = srv.srv.remote("r/doc", protocol::encode_pubsub_message(ByteView(data + pos, len), "n2"));
+      srv.settle(out);
+      check_outputs(out);
+    } else {
+      check_outputs(srv.send(clients[who], ByteView(data + pos, len)));
+    }
     pos += len;
   }
   // The document is still servable: a fresh sync-step-1 gets step-2, step-1 and an ack.

@@ -5,6 +5,9 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { connect, frames, toHex } from "./suite.mjs";
 import { YClient, until } from "./yclient.mjs";
 
@@ -12,7 +15,8 @@ const bun = fileURLToPath(new URL("../node_modules/.bin/bun", import.meta.url));
 const serve = fileURLToPath(new URL("../../host-bun/serve.js", import.meta.url));
 
 async function start(env = {}) {
-  const child = spawn(bun, [serve], { env: { ...process.env, PORT: "0", TELEPORTAL_SECRET: "", ...env } });
+  const db = join(mkdtempSync(join(tmpdir(), "tp-serve-")), "serve.sqlite");
+  const child = spawn(bun, [serve], { env: { ...process.env, PORT: "0", TELEPORTAL_SECRET: "", TELEPORTAL_DB: db, ...env } });
   let out = "";
   child.stdout.on("data", (d) => (out += d));
   child.stderr.on("data", (d) => (out += d));
@@ -41,6 +45,7 @@ for (const signal of ["SIGTERM", "SIGINT"]) {
 test("serve: TELEPORTAL_SECRET is honoured (tokens signed with another secret are refused)", async () => {
   const srv = await start({ TELEPORTAL_SECRET: "configured-secret" });
   assert.doesNotMatch(srv.output(), /generated development secret/);
+  assert.match(srv.output(), /Storing documents in SQLite at \S+serve.sqlite \(WAL, synchronous=NORMAL\)/);
   const c = await connect(srv.url);
   c.send(frames.ping);
   await c.waitFor((f) => toHex(f) === toHex(frames.pong), { what: "pong" });

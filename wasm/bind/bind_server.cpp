@@ -10,7 +10,7 @@ using emscripten::val;
 namespace {
 
 // Every output is an object with `kind` ("send" | "close" | "log" | "load" | "compact" |
-// "permission" | "join") and that kind's fields; every ServerCore method returns an array of them.
+// "permission" | "join" | "publish" | "reader" | "channel") and that kind's fields; every ServerCore method returns an array of them.
 val outputs_to_js(const tp::server::Outputs& outputs) {
   val list = val::array();
   for (const auto& o : outputs) {
@@ -37,6 +37,22 @@ val outputs_to_js(const tp::server::Outputs& outputs) {
       item.set("client", ask->client);
       item.set("document", ask->document);
       item.set("frame", tp::wasm::to_js_bytes(ask->frame));
+    } else if (const auto* pub = std::get_if<tp::server::PublishOutput>(&o)) {
+      item.set("kind", "publish");
+      item.set("key", pub->key);
+      item.set("except", pub->except);
+      item.set("local", pub->local);
+      item.set("frame", tp::wasm::to_js_bytes(pub->frame));
+      if (pub->cluster) item.set("cluster", tp::wasm::to_js_bytes(pub->cluster_message));
+    } else if (const auto* reader = std::get_if<tp::server::ReaderOutput>(&o)) {
+      item.set("kind", "reader");
+      item.set("client", reader->client);
+      item.set("key", reader->key);
+      item.set("reading", reader->reading);
+    } else if (const auto* channel = std::get_if<tp::server::ChannelOutput>(&o)) {
+      item.set("kind", "channel");
+      item.set("key", channel->key);
+      item.set("subscribe", channel->subscribe);
     } else if (const auto* joined = std::get_if<tp::server::JoinOutput>(&o)) {
       item.set("kind", "join");
       item.set("client", joined->client);
@@ -79,6 +95,9 @@ tp::server::ServerConfig parse_config(const std::string& config_json, const std:
   read_number(j, "unloadAfterMs", config.unload_after_ms);
   read_number(j, "maxDocumentsPerConnection", config.max_documents_per_connection);
   read_number(j, "compactAfter", config.compact_after);
+  config.node_id = j.value("nodeId", std::string());
+  read_number(j, "heartbeatMs", config.heartbeat_ms);
+  read_number(j, "presenceTimeoutMs", config.presence_timeout_ms);
   config.tokens.secret.assign(secret.begin(), secret.end());
   config.tokens.issuer = j.value("issuer", std::string("teleportal"));
   config.tokens.audience = j.value("audience", std::string("teleportal"));
@@ -113,6 +132,11 @@ class ServerCore {
 
   val rejoin(int handle, const std::string& document) {
     return outputs_to_js(server_->rejoin(static_cast<tp::server::ClientHandle>(handle), document));
+  }
+
+  // A pub/sub message from the document channel of `key` (cluster mode).
+  val remote(const std::string& key, const std::string& message) {
+    return outputs_to_js(server_->remote(key, tp::wasm::view_of(message)));
   }
 
   val close(int handle) { return outputs_to_js(server_->close(static_cast<tp::server::ClientHandle>(handle))); }
@@ -212,6 +236,7 @@ EMSCRIPTEN_BINDINGS(tp_server) {
       .function("message", &ServerCore::message)
       .function("close", &ServerCore::close)
       .function("rejoin", &ServerCore::rejoin)
+      .function("remote", &ServerCore::remote)
       .function("loaded", &ServerCore::loaded)
       .function("loadFailed", &ServerCore::loadFailed)
       .function("flush", &ServerCore::flush)

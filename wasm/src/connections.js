@@ -120,6 +120,27 @@ export class Transport {
     this.#hub._closePeer(this.#peer, code, reason);
   }
 
+  /** Where the runtime fans out natively (Bun): join or leave a topic. */
+  subscribe(topic) {
+    this.#peer.subscribe?.(topic);
+  }
+
+  unsubscribe(topic) {
+    this.#peer.unsubscribe?.(topic);
+  }
+
+  /** Sends `frame` to every subscriber of `topic` (not this connection unless includeSelf). */
+  get publish() {
+    if (!this.#peer.publish) return undefined;
+    return (topic, frame, includeSelf) => {
+      try {
+        this.#peer.publish(topic, frame, includeSelf);
+      } catch (err) {
+        this.#hub.log("warn", "websocket_publish_failed", { client_id: this.id, error: errorText(err) });
+      }
+    };
+  }
+
   /** Registers a listener for incoming frames (Uint8Array); returns an unsubscribe function. */
   onMessage(listener) {
     this.#messageListeners.add(listener);

@@ -58,6 +58,9 @@ export class Server {
   #compactions = new Set();
   #timer = null;
   #checkPermission;
+  /** @type {Map<string, Set<number>>} document key -> handles of its readers */
+  #topics = new Map();
+  #cluster = null;
   /** Called with (clientId, document) when a client joins a document (hosts that restore memberships after hibernation). */
   onJoin = null;
 
@@ -85,12 +88,19 @@ export class Server {
         unloadAfterMs: options.unloadAfterMs ?? 5000,
         maxDocumentsPerConnection: options.maxDocumentsPerConnection ?? 1000,
         compactAfter: options.compactAfter ?? 64,
+        nodeId: options.cluster?.nodeId ?? "",
+        heartbeatMs: options.cluster?.heartbeatMs ?? 10000,
+        presenceTimeoutMs: options.cluster?.presenceTimeoutMs ?? 30000,
         issuer: tokens.issuer,
         audience: tokens.audience,
         allowMissingDocumentAccess: tokens.allowMissingDocumentAccess,
       }),
       tokens.secret,
     );
+    if (options.cluster) {
+      this.#cluster = options.cluster;
+      this.#cluster.onMessage((key, message) => this.#perform(this.#core.remote(key, message)));
+    }
     const every = options.tickIntervalMs ?? 1000;
     if (every > 0) {
       this.#timer = setInterval(() => this.tick(), every);
@@ -209,6 +219,16 @@ export class Server {
         case "join":
           this.onJoin?.(this.#byHandle.get(out.client)?.id, out.document);
           break;
+        case "reader":
+          this.#reader(out);
+          break;
+        case "publish":
+          if (out.local) this.#publish(out);
+          if (out.cluster) this.#clusterCall("publish", out.key, out.cluster);
+          break;
+        case "channel":
+          this.#clusterCall(out.subscribe ? "subscribe" : "unsubscribe", out.key);
+          break;
         case "log":
           this.log(out.level, out.event, JSON.parse(out.fields));
           break;
@@ -227,6 +247,46 @@ export class Server {
       this.#storage.catch((err) => this.log("error", "storage_open_failed", { error: errorText(err) }));
     }
     return this.#storage;
+  }
+
+  // The readers of each document, kept here and (where the runtime fans out natively: Bun's
+  // ws.subscribe/publish) in the transport too.
+  #reader({ client, key, reading }) {
+    const entry = this.#byHandle.get(client);
+    let topic = this.#topics.get(key);
+    if (reading) {
+      if (!topic) this.#topics.set(key, (topic = new Set()));
+      topic.add(client);
+      entry?.transport.subscribe?.(key);
+    } else if (topic) {
+      topic.delete(client);
+      if (topic.size === 0) this.#topics.delete(key);
+      entry?.transport.unsubscribe?.(key);
+    }
+  }
+
+  // One frame to every reader of a document but the sender: natively where possible.
+  #publish({ key, except, frame }) {
+    const topic = this.#topics.get(key);
+    if (!topic) return;
+    const sender = this.#byHandle.get(except)?.transport;
+    if (sender?.publish) return void sender.publish(key, frame, false);
+    if (!sender && topic.size > 0) {
+      const any = this.#byHandle.get(topic.values().next().value)?.transport;
+      if (any?.publish) return void any.publish(key, frame, true);
+    }
+    for (const handle of topic) {
+      if (handle !== except) this.#byHandle.get(handle)?.transport.send(frame);
+    }
+  }
+
+  #clusterCall(method, ...args) {
+    try {
+      const done = this.#cluster?.[method](...args);
+      done?.catch?.((err) => this.log("error", "cluster_failed", { method, error: errorText(err) }));
+    } catch (err) {
+      this.log("error", "cluster_failed", { method, error: errorText(err) });
+    }
   }
 
   async #load(key) {

@@ -407,6 +407,7 @@ DocumentSession* Server::session_for(Turn& t, const Message& m) {
   s->loading = config_.persist;
   t.out.push_back(LogOutput{"info", "session_created", {{"document_id", key}}});
   if (s->loading) t.out.push_back(LoadOutput{key});
+  if (!config_.node_id.empty()) t.out.push_back(ChannelOutput{key, true});
   return sessions_.emplace(key, std::move(s)).first->second.get();
 }
 
@@ -437,17 +438,29 @@ bool Server::join(Turn& t, DocumentSession& s, const Message& m) {
   s.empty_since_ms = -1;
   t.client.sessions.push_back(s.key);
   t.out.push_back(JoinOutput{t.sender, s.document});
+  if (can_read) t.out.push_back(ReaderOutput{t.sender, s.key, true});
   return true;
 }
 
-void Server::relay(Outputs& out, DocumentSession& s, ClientHandle except, ByteView frame) {
-  SendOutput send_out;
-  for (const auto& member : s.members) {
-    if (member.client != except && member.can_read) send_out.to.push_back(member.client);
-  }
-  if (send_out.to.empty()) return;
-  send_out.frame = frame.to_bytes();
-  out.push_back(std::move(send_out));
+void Server::relay(Outputs& out, DocumentSession& s, ClientHandle except, ByteView frame, bool cluster) {
+  bool others = false;
+  for (const auto& member : s.members) others |= member.client != except && member.can_read;
+  bool to_cluster = cluster && !config_.node_id.empty();
+  if (!others && !to_cluster) return;
+  publish(out, s.key, except, frame, others, to_cluster);
+}
+
+void Server::publish(Outputs& out, const std::string& key, ClientHandle except, ByteView frame, bool local, bool cluster) {
+  PublishOutput p{key, except, frame.to_bytes(), local, cluster, {}};
+  if (cluster) p.cluster_message = protocol::encode_pubsub_message(frame, config_.node_id);
+  out.push_back(std::move(p));
+}
+
+void Server::set_reading(Outputs& out, DocumentSession& s, ClientHandle c, bool reading) {
+  auto* m = s.member(c);
+  if (!m || m->can_read == reading) return;
+  m->can_read = reading;
+  out.push_back(ReaderOutput{c, s.key, reading});
 }
 
 // The state of a session as one V2 update (merging the pending log into one entry).
@@ -650,6 +663,7 @@ Outputs Server::load_failed(const std::string& key, const std::string& error) {
     auto& keys = c->second->sessions;
     keys.erase(std::remove(keys.begin(), keys.end(), key), keys.end());
   }
+  if (!config_.node_id.empty()) out.push_back(ChannelOutput{key, false});
   sessions_.erase(it);
   return out;
 }
@@ -661,12 +675,14 @@ void Server::maybe_unload(Outputs& out, DocumentSession& s) {
     return;
   }
   out.push_back(LogOutput{"info", "document_unloaded", {{"document_id", s.key}}});
+  if (!config_.node_id.empty()) out.push_back(ChannelOutput{s.key, false});
   sessions_.erase(s.key);
 }
 
 Outputs Server::tick(double now_ms) {
   Outputs out;
   now_ms_ = std::max(now_ms_, now_ms);
+  if (!config_.node_id.empty()) presence_tick(out);
   for (auto& [handle, c] : clients_) {
     if (c->expired || c->exp_ms <= 0 || now_ms_ < c->exp_ms) continue;
     c->expired = true;
@@ -678,6 +694,7 @@ Outputs Server::tick(double now_ms) {
     if (s.empty_since_ms >= 0 && s.members.empty() && s.in_flight == 0 && !s.loading &&
         now_ms_ - s.empty_since_ms >= static_cast<double>(config_.unload_after_ms)) {
       out.push_back(LogOutput{"info", "document_unloaded", {{"document_id", s.key}}});
+      if (!config_.node_id.empty()) out.push_back(ChannelOutput{s.key, false});
       it = sessions_.erase(it);
     } else {
       ++it;
@@ -697,6 +714,7 @@ std::optional<double> Server::next_deadline() const {
   for (const auto& [key, s] : sessions_) {
     if (s->empty_since_ms >= 0) consider(s->empty_since_ms + static_cast<double>(config_.unload_after_ms));
   }
+  if (!config_.node_id.empty() && !sessions_.empty()) consider(last_heartbeat_ms_ + static_cast<double>(config_.heartbeat_ms));
   return next;
 }
 
@@ -708,7 +726,7 @@ Outputs Server::permission(ClientHandle handle, const std::string& document, Acc
   c.access[document] = access;
   // Already a member (a refresh re-asked): relays follow the new read bit.
   if (auto s = sessions_.find(session_key(c.room, document)); s != sessions_.end()) {
-    if (auto* m = s->second->member(handle)) m->can_read = can(access, Access::read);
+    set_reading(out, *s->second, handle, can(access, Access::read));
   }
   c.awaiting = false;
   resume_client(out, handle);
@@ -755,12 +773,11 @@ void Server::on_auth(Turn& t, const Message& m) {
   for (const auto& key : t.client.sessions) {
     auto s = sessions_.find(key);
     if (s == sessions_.end()) continue;
-    auto* member = s->second->member(t.sender);
-    if (!member) continue;
+    if (!s->second->member(t.sender)) continue;
     if (config_.permissions == PermissionMode::token) {
       Access a = decide_token_access(t.client, s->second->document);
       t.client.access[s->second->document] = a;
-      member->can_read = can(a, Access::read);
+      set_reading(t.out, *s->second, t.sender, can(a, Access::read));
     }
   }
   t.out.push_back(LogOutput{"info", "token_refreshed", {{"client_id", t.client.id}, {"exp_ms", t.client.exp_ms}}});
@@ -792,20 +809,25 @@ void Server::on_presence(Turn& t, DocumentSession& s, const Message& m) {
       }
     }
     for (const auto& e : s.roster.entries()) t.out.push_back(SendOutput{{t.sender}, entry_message(e, true)});
+    for (const auto& [node, remote] : s.remote) {
+      for (const auto& pc : remote.clients) {
+        Message msg;
+        msg.document = s.document;
+        msg.payload = protocol::PresenceJoin{pc};
+        t.out.push_back(SendOutput{{t.sender}, protocol::encode_message(msg)});
+      }
+    }
+    Bytes join_frame = entry_message(mine, true);
+    if (!config_.node_id.empty()) publish(t.out, s.key, 0, join_frame, false, true);
     if (!to_peers.to.empty()) {
-      to_peers.frame = entry_message(mine, true);
+      to_peers.frame = std::move(join_frame);
       t.out.push_back(std::move(to_peers));
     }
     return;
   }
   if (const auto* unannounce = m.get<protocol::PresenceUnannounce>()) {
     if (!s.roster.unannounce(t.sender, unannounce->awareness_id)) return;
-    SendOutput leave_out;
-    for (const auto& member : s.members) {
-      if (member.can_read) leave_out.to.push_back(member.client);
-    }
-    leave_out.frame = entry_message({t.sender, unannounce->awareness_id}, false);
-    t.out.push_back(std::move(leave_out));
+    relay(t.out, s, 0, entry_message({t.sender, unannounce->awareness_id}, false));
   }
   // join / leave / heartbeat from clients are server-to-client messages: ignored.
 }
@@ -829,6 +851,7 @@ void Server::on_rpc(Turn& t, const Message& m) {
 }
 
 void Server::leave(Outputs& out, ClientHandle c, DocumentSession& s) {
+  if (auto* m = s.member(c); m && m->can_read) out.push_back(ReaderOutput{c, s.key, false});
   s.members.erase(std::remove_if(s.members.begin(), s.members.end(),
                                  [&](const DocumentSession::Member& m) { return m.client == c; }),
                   s.members.end());
@@ -842,17 +865,12 @@ void Server::leave(Outputs& out, ClientHandle c, DocumentSession& s) {
     }
   }
   std::vector<std::uint64_t> gone = s.roster.remove_client(c);
-  std::vector<ClientHandle> readers;
-  for (const auto& m : s.members) {
-    if (m.can_read) readers.push_back(m.client);
-  }
-  if (gone.empty() || readers.empty()) return;
   const Client& owner = *clients_.at(c);
   for (auto id : gone) {
     Message msg;
     msg.document = s.document;
     msg.payload = protocol::PresenceLeave{protocol::PresenceClient{id, owner.id, owner.user_id, lib0::Any::object()}};
-    out.push_back(SendOutput{readers, protocol::encode_message(msg)});
+    relay(out, s, 0, protocol::encode_message(msg));
   }
 }
 
@@ -894,6 +912,129 @@ Outputs Server::rejoin(ClientHandle handle, const std::string& document) {
   m.document = document;
   m.payload = protocol::PresenceAnnounce{};
   if (DocumentSession* s = session_for(t, m)) join(t, *s, m);
+  return out;
+}
+
+// Cluster presence: this node's roster goes out as heartbeats; nodes that fell silent leave.
+void Server::presence_tick(Outputs& out) {
+  if (now_ms_ - last_heartbeat_ms_ >= static_cast<double>(config_.heartbeat_ms)) {
+    last_heartbeat_ms_ = now_ms_;
+    for (auto& [key, s] : sessions_) {
+      protocol::PresenceHeartbeat hb;
+      for (const auto& e : s->roster.entries()) {
+        const Client& owner = *clients_.at(e.client);
+        hb.clients.push_back({e.awareness_id, owner.id, owner.user_id, lib0::Any::object()});
+      }
+      if (hb.clients.empty()) continue;
+      Message msg;
+      msg.document = s->document;
+      msg.payload = std::move(hb);
+      publish(out, key, 0, protocol::encode_message(msg), false, true);
+    }
+  }
+  for (auto& [key, s] : sessions_) {
+    for (auto node = s->remote.begin(); node != s->remote.end();) {
+      if (now_ms_ - node->second.last_seen_ms < static_cast<double>(config_.presence_timeout_ms)) {
+        ++node;
+        continue;
+      }
+      out.push_back(LogOutput{"info", "cluster_node_expired", {{"document_id", key}, {"node_id", node->first}}});
+      for (const auto& pc : node->second.clients) {
+        Message msg;
+        msg.document = s->document;
+        msg.payload = protocol::PresenceLeave{pc};
+        relay(out, *s, 0, protocol::encode_message(msg), false);
+      }
+      node = s->remote.erase(node);
+    }
+  }
+}
+
+void Server::on_remote_presence(Outputs& out, DocumentSession& s, const std::string& node, const Message& m) {
+  auto& remote = s.remote[node];
+  remote.last_seen_ms = now_ms_;
+  auto same = [](const protocol::PresenceClient& a, const protocol::PresenceClient& b) {
+    return a.awareness_id == b.awareness_id && a.client_id == b.client_id;
+  };
+  auto send_join = [&](const protocol::PresenceClient& pc) {
+    Message msg;
+    msg.document = s.document;
+    msg.payload = protocol::PresenceJoin{pc};
+    SendOutput to;
+    for (const auto& member : s.members) {
+      if (member.can_read && s.roster.holds_any(member.client)) to.to.push_back(member.client);
+    }
+    if (to.to.empty()) return;
+    to.frame = protocol::encode_message(msg);
+    out.push_back(std::move(to));
+  };
+  auto send_leave = [&](const protocol::PresenceClient& pc) {
+    Message msg;
+    msg.document = s.document;
+    msg.payload = protocol::PresenceLeave{pc};
+    relay(out, s, 0, protocol::encode_message(msg), false);
+  };
+  auto find = [&](const protocol::PresenceClient& pc) {
+    return std::find_if(remote.clients.begin(), remote.clients.end(), [&](const auto& x) { return same(x, pc); });
+  };
+  if (const auto* join = m.get<protocol::PresenceJoin>()) {
+    if (find(join->client) == remote.clients.end()) remote.clients.push_back(join->client);
+    send_join(join->client);
+  } else if (const auto* leave = m.get<protocol::PresenceLeave>()) {
+    auto it = find(leave->client);
+    if (it != remote.clients.end()) remote.clients.erase(it);
+    send_leave(leave->client);
+  } else if (const auto* hb = m.get<protocol::PresenceHeartbeat>()) {
+    for (const auto& pc : hb->clients) {
+      if (find(pc) == remote.clients.end()) send_join(pc);
+    }
+    for (const auto& pc : remote.clients) {
+      bool kept = std::any_of(hb->clients.begin(), hb->clients.end(), [&](const auto& x) { return same(x, pc); });
+      if (!kept) send_leave(pc);
+    }
+    remote.clients = hb->clients;
+  }
+}
+
+Outputs Server::remote(const std::string& key, ByteView message) {
+  Outputs out;
+  auto it = sessions_.find(key);
+  if (config_.node_id.empty() || it == sessions_.end()) return out;  // not ours (any more)
+  auto envelope = protocol::decode_pubsub_message(message);
+  if (!envelope || envelope.value().source_id == config_.node_id) return out;
+  const std::string& node = envelope.value().source_id;
+  ByteView frame = envelope.value().message;
+  auto decoded = decode_frame(frame);
+  if (!decoded) {
+    out.push_back(LogOutput{"warn", "cluster_message_invalid", {{"document_id", key}, {"node_id", node}, {"error", decoded.error().message}}});
+    return out;
+  }
+  DocumentSession& s = *it->second;
+  const Message& m = decoded.value();
+  switch (m.type()) {
+    case protocol::MessageType::doc: {
+      const Bytes* data = nullptr;
+      if (const auto* step2 = m.get<protocol::SyncStep2>()) data = &step2->data;
+      if (const auto* update = m.get<protocol::DocUpdate>()) data = &update->data;
+      if (!data) return out;
+      auto e = protocol::decode_content_encrypted(*data, protocol::EnvelopeMode::strict);
+      if (!e || (!e.value().structure_update.empty() && !yjs::validate_update_v2(e.value().structure_update))) return out;
+      // Stored by the node that accepted it; here it joins the state (a load that races with it
+      // may bring it twice: merging is idempotent).
+      if (!e.value().structure_update.empty()) s.pending.push_back(std::move(e.value().structure_update));
+      for (auto& sidecar : e.value().encrypted_sidecars) s.sidecars.push_back(std::move(sidecar));
+      if (!s.loading) relay(out, s, 0, frame, false);
+      break;
+    }
+    case protocol::MessageType::awareness:
+      relay(out, s, 0, frame, false);
+      break;
+    case protocol::MessageType::presence:
+      on_remote_presence(out, s, node, m);
+      break;
+    default:
+      break;
+  }
   return out;
 }
 

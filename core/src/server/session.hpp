@@ -3,6 +3,7 @@
 #pragma once
 #include <algorithm>
 #include <deque>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,12 @@ struct DocumentSession {
   std::uint32_t stored_entries = 0;  // entries in storage since the last compaction
   std::uint32_t in_flight = 0;       // accepted updates not committed yet
   double empty_since_ms = -1;        // >= 0: no members since then (unload candidate)
+  // Cluster: the presence other nodes announced for this document, by node id.
+  struct RemoteNode {
+    std::vector<protocol::PresenceClient> clients;
+    double last_seen_ms = 0;
+  };
+  std::map<std::string, RemoteNode> remote;
 
   Member* member(ClientHandle c) {
     for (auto& m : members) {

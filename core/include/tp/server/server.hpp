@@ -71,8 +71,30 @@ struct JoinOutput {
   ClientHandle client = 0;
   std::string document;
 };
+// Who receives a document's relays: `client` starts (or stops) reading `key`. Hosts keep one
+// topic per key (Bun: ws.subscribe/unsubscribe) and fan PublishOutputs out natively.
+struct ReaderOutput {
+  ClientHandle client = 0;
+  std::string key;
+  bool reading = true;
+};
+// One frame for every reader of `key` except `except` (0: none), and, when `cluster` is set,
+// for the other nodes (as a pub/sub message from this node, on the document's channel).
+struct PublishOutput {
+  std::string key;
+  ClientHandle except = 0;
+  Bytes frame;
+  bool local = true;
+  bool cluster = false;
+  Bytes cluster_message;  // when `cluster`: the pub/sub message (this node's id + frame)
+};
+// Cluster mode: this node needs (or no longer needs) the messages of `key`'s channel.
+struct ChannelOutput {
+  std::string key;
+  bool subscribe = true;
+};
 using Output = std::variant<SendOutput, CloseOutput, LogOutput, LoadOutput, CompactOutput, PermissionOutput,
-                            JoinOutput>;
+                            JoinOutput, ReaderOutput, PublishOutput, ChannelOutput>;
 using Outputs = std::vector<Output>;
 
 // What flush() hands the host: append `entry` to `key`, all writes in one transaction.
@@ -118,6 +140,12 @@ struct ServerConfig {
   // Frames waiting for one document's load (or one client's permission answer).
   std::uint32_t max_queued_frames = 1024;
   std::size_t max_queued_bytes = 16 * 1024 * 1024;
+  // Cluster mode when not empty: this node's id in pub/sub messages (its own are ignored).
+  std::string node_id;
+  // Cluster presence: each node announces its clients' presence this often; a node silent for
+  // presence_timeout_ms is gone and its clients leave.
+  std::uint64_t heartbeat_ms = 10000;
+  std::uint64_t presence_timeout_ms = 30000;
 };
 
 // For connections no Server consumes: what the core says about one frame on its own. A ping
@@ -154,6 +182,10 @@ class Server {
   // as a JoinOutput once said, so that it keeps receiving relays without sending anything first.
   // The permission is decided again (a client without read access is not re-joined).
   Outputs rejoin(ClientHandle client, const std::string& document);
+
+  // Cluster mode: a pub/sub message from the document channel of `key` (another node's relay,
+  // presence or heartbeat). Updates join the loaded state (storage is shared: not stored again).
+  Outputs remote(const std::string& key, ByteView message);
 
   // Storage answers to a LoadOutput: the stored entries in order, or why the load failed.
   Outputs loaded(const std::string& key, const std::vector<ByteView>& entries);
@@ -196,7 +228,11 @@ class Server {
   void on_presence(Turn& t, DocumentSession& s, const protocol::Message& m);
   void on_rpc(Turn& t, const protocol::Message& m);
   void accept_update(Outputs& out, DocumentSession& s, Staged& st);
-  void relay(Outputs& out, DocumentSession& s, ClientHandle except, ByteView frame);
+  void relay(Outputs& out, DocumentSession& s, ClientHandle except, ByteView frame, bool cluster = true);
+  void publish(Outputs& out, const std::string& key, ClientHandle except, ByteView frame, bool local, bool cluster);
+  void set_reading(Outputs& out, DocumentSession& s, ClientHandle c, bool reading);
+  void on_remote_presence(Outputs& out, DocumentSession& s, const std::string& node, const protocol::Message& m);
+  void presence_tick(Outputs& out);
   void leave(Outputs& out, ClientHandle c, DocumentSession& s);
   void maybe_unload(Outputs& out, DocumentSession& s);
   Result<Bytes> materialize(DocumentSession& s);
@@ -207,6 +243,7 @@ class Server {
 
   ServerConfig config_;
   double now_ms_ = 0;
+  double last_heartbeat_ms_ = 0;
   ClientHandle next_handle_ = 1;
   BatchId next_batch_ = 1;
   std::unordered_map<ClientHandle, std::unique_ptr<Client>> clients_;
