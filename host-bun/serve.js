@@ -4,10 +4,12 @@
 import { getWebsocketHandlers } from "../wasm/src/websocket-server.js";
 import { Server } from "../wasm/src/server.js";
 import { createTokenManager } from "../wasm/src/token.js";
+import { demoRoutes } from "./demo.js";
 
 const hostname = process.env.HOST || "127.0.0.1";
 const port = Number(process.env.PORT ?? 3000);
 let secret = process.env.TELEPORTAL_SECRET;
+const devSecret = !secret;
 if (!secret) {
   secret = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
   console.log("TELEPORTAL_SECRET is not set: using a generated development secret for this run.");
@@ -20,12 +22,16 @@ const handlers = getWebsocketHandlers({
   onDisconnect: (id) => server.disconnectClient(id),
 });
 
+const demo = demoRoutes({ devSecret, tokens: createTokenManager({ secret }) });
+
 const bun = Bun.serve({
   hostname,
   port,
   fetch(req, srv) {
     if (req.headers.get("upgrade")?.toLowerCase() === "websocket") return handlers.upgrade(req, srv);
     if (new URL(req.url).pathname === "/health") return new Response("ok");
+    const page = demo(req);
+    if (page) return page;
     return new Response("Not found: connect with a WebSocket on any path", { status: 404 });
   },
   websocket: handlers.websocket,
@@ -36,6 +42,7 @@ const token = await tokens.createAdminToken("dev-user", "dev-room", { expiresIn:
 console.log(`Teleportal server listening on ws://${bun.hostname}:${bun.port}/`);
 console.log(`Token (admin on every document of room "dev-room", valid 24 h):\n${token}`);
 console.log(`Connect: ws://${bun.hostname}:${bun.port}/?token=${token}`);
+if (demo.enabled) console.log(`Demo (development tokens for room "demo"): http://${bun.hostname}:${bun.port}/`);
 
 let stopping = false;
 async function stop(signal) {
