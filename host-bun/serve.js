@@ -40,9 +40,9 @@ const bun = Bun.serve({
 const tokens = createTokenManager({ secret });
 const token = await tokens.createAdminToken("dev-user", "dev-room", { expiresIn: 24 * 3600 });
 console.log(`Teleportal server listening on ws://${bun.hostname}:${bun.port}/`);
+if (demo.enabled) console.log(`Demo (development tokens for room "demo"): http://${bun.hostname}:${bun.port}/`);
 console.log(`Token (admin on every document of room "dev-room", valid 24 h):\n${token}`);
 console.log(`Connect: ws://${bun.hostname}:${bun.port}/?token=${token}`);
-if (demo.enabled) console.log(`Demo (development tokens for room "demo"): http://${bun.hostname}:${bun.port}/`);
 
 let stopping = false;
 async function stop(signal) {

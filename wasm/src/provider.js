@@ -426,7 +426,7 @@ export class TeleportalProvider extends ObservableV2 {
     this.#pending.delete(messageId);
     if (payload.type === "auth-message") {
       if (error === undefined) this.emit("token", [payload.reason]);
-      else this.#error(new ProviderError("refresh", `Token refresh refused: ${error}`, { document, messageId, reason: error }));
+      else this.#refused(error, document, messageId);
       return;
     }
     if (error === undefined) return;
@@ -434,6 +434,12 @@ export class TeleportalProvider extends ObservableV2 {
     // That content is missing on the server: a fresh sync uploads it again as a diff.
     const d = this.documents.get(document);
     if (d && payload.type === "update") this.#send(d, "doc", { type: "sync-step-1", sv: Y.encodeStateVector(d.doc) });
+  }
+
+  // Our server's NACK already says "Token refresh refused: <why>"; a denial says only <why>.
+  #refused(reason, document, messageId) {
+    const message = reason.startsWith("Token refresh refused") ? reason : `Token refresh refused: ${reason}`;
+    this.#error(new ProviderError("refresh", message, { document, messageId, reason }));
   }
 
   #onDoc(d, p) {
@@ -454,8 +460,7 @@ export class TeleportalProvider extends ObservableV2 {
       const auth = [...this.#pending].find(([, s]) => s.document === d.name && s.payload.type === "auth-message");
       if (auth) {
         this.#pending.delete(auth[0]);
-        this.#error(new ProviderError("refresh", `Token refresh refused: ${p.reason}`, { document: d.name, reason: p.reason }));
-        return;
+        return this.#refused(p.reason, d.name, auth[0]);
       }
       const err = new ProviderError("denied", `Access to "${d.name}" denied: ${p.reason}`, { document: d.name, reason: p.reason });
       d.refuse(err);
