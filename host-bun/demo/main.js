@@ -15,10 +15,9 @@ const STATUS_TEXT = { connecting: "connecting…", connected: "connected", disco
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const pick = (list) => list[Math.floor(Math.random() * list.length)];
-const me = {
-  name: params.get("name") || localStorage.getItem("teleportal-demo-name") || pick(NAMES),
-  color: pick(COLORS),
-};
+const colorOf = (name) => COLORS[[...name].reduce((n, c) => n + c.charCodeAt(0), 0) % COLORS.length];
+const me = { name: params.get("name") || localStorage.getItem("teleportal-demo-name") || pick(NAMES) };
+me.color = colorOf(me.name);
 
 let userId; // given by the server with the first token; refreshes ask for the same user
 async function getToken() {

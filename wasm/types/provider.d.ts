@@ -2,7 +2,7 @@
 import type * as Y from "yjs";
 import type { Awareness } from "y-protocols/awareness";
 import type { ObservableV2 } from "lib0/observable";
-import type { PresenceClient } from "./protocol";
+import type { PresenceClient } from "./protocol.js";
 
 /** Close code a server uses when a token expired without an in-band refresh. */
 export declare const TOKEN_EXPIRED: 4401;
