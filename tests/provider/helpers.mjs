@@ -3,10 +3,10 @@
 // new ones for a while ("offline").
 import net from "node:net";
 import WebSocket from "ws";
-import { SignJWT } from "jose";
 import { TeleportalProvider } from "teleportal/provider";
 
 export { WebSocket };
+export { mintToken } from "../hosts/suite.mjs"; // (claims, { secret, expiresIn })
 
 /** A provider with short delays, so reconnect tests take milliseconds. */
 export function provider(url, options = {}) {
@@ -56,17 +56,6 @@ export function record(p) {
   p.on("error", (e) => log.errors.push(e));
   p.on("token", (t) => log.tokens.push(t));
   return log;
-}
-
-export async function mintToken(secret, claims = {}, { expiresIn = 3600 } = {}) {
-  const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ room: "room-1", documentAccess: [{ pattern: "*", permissions: ["read", "write"] }], ...claims })
-    .setProtectedHeader({ alg: "HS256" })
-    .setIssuer("teleportal")
-    .setAudience("teleportal")
-    .setIssuedAt(now)
-    .setExpirationTime(now + expiresIn)
-    .sign(new TextEncoder().encode(secret));
 }
 
 /**

@@ -9,14 +9,13 @@ import { connect } from "../hosts/suite.mjs";
 import { encodeMessage } from "../../wasm/src/provider-codec.js";
 import { mintToken, next, provider, record, startProxy, until, within } from "./helpers.mjs";
 
-const SECRET = "host-suite-secret";
 const bun = fileURLToPath(new URL("../node_modules/.bin/bun", import.meta.url));
 const fixture = (f) => fileURLToPath(new URL(`../hosts/fixtures/${f}`, import.meta.url));
 
 const hosts = {
   "Bun.serve": () => startProcessHost(bun, [fixture("bun-app.js")]),
   "Node http + ws": () => startProcessHost(process.execPath, [fixture("node-app.mjs")]),
-  "workerd (Durable Objects)": () => startWorkerdHost({ secret: SECRET }),
+  "workerd (Durable Objects)": () => startWorkerdHost(),
 };
 
 let rooms = 0;
@@ -40,7 +39,7 @@ for (const [name, start] of Object.entries(hosts)) {
     const open = async (room, user, { direct = false, ...options } = {}) => {
       const url = new URL(host.url("builtin", { room }));
       if (!direct) url.host = proxy.address;
-      const token = await mintToken(SECRET, { room, userId: user });
+      const token = await mintToken({ room, userId: user });
       const p = provider(url, { token, ...options });
       live.push(p);
       return p;
@@ -142,7 +141,7 @@ for (const [name, start] of Object.entries(hosts)) {
     test("a NACK from the server is reported as an error event", async () => {
       const room = newRoom();
       // Another client fixes the session's encryption mode first.
-      const raw = await connect(new URL(host.url("builtin", { room, token: await mintToken(SECRET, { room }) })).toString());
+      const raw = await connect(new URL(host.url("builtin", { room, token: await mintToken({ room }) })).toString());
       raw.send(encodeMessage({ type: "awareness", document: "locked", encrypted: true, payload: { type: "awareness-request" } }));
       await raw.waitFor((f) => f[4] === 0 && f[6] === 2, { what: "ack of the encrypted frame" });
       const a = await open(room, "ann");
@@ -163,7 +162,7 @@ for (const [name, start] of Object.entries(hosts)) {
       let calls = 0;
       const url = new URL(host.url("builtin", { room }));
       url.host = proxy.address;
-      const a = provider(url, { getToken: () => (calls++, mintToken(SECRET, { room, userId: `v${calls}` })) });
+      const a = provider(url, { getToken: () => (calls++, mintToken({ room, userId: `v${calls}` })) });
       live.push(a);
       const log = record(a);
       const d = a.open("doc");

@@ -64,7 +64,7 @@ async function scriptedServer({ onAuth = (_m, { ack }) => ack(), accept = () => 
 function tokenSource(lifetimes) {
   const issued = [];
   const getToken = async () => {
-    const t = await mintToken("s", { userId: "u", n: issued.length }, { expiresIn: lifetimes[Math.min(issued.length, lifetimes.length - 1)] });
+    const t = await mintToken({ userId: "u", n: issued.length }, { secret: "s", expiresIn: lifetimes[Math.min(issued.length, lifetimes.length - 1)] });
     issued.push(t);
     return t;
   };
@@ -128,7 +128,7 @@ test("a reference-style server that answers the auth-message with a denial: repo
 
 test("a denial outside a refresh rejects synced and is an error event", async () => {
   const srv = await scriptedServer({ deny: ["secret"] });
-  const p = provider(srv.url, { token: await mintToken("s") });
+  const p = provider(srv.url, { token: await mintToken({}, { secret: "s" }) });
   const d = p.open("secret");
   const errored = next(d, "error");
   const refused = await within(d.synced.then(() => null, (e) => e), 3000, "synced settles");
@@ -159,7 +159,7 @@ test(`close ${TOKEN_EXPIRED} (token expired): getToken again, reconnect with the
 
 test(`close ${TOKEN_EXPIRED} with a fixed token: an error event says what to do`, async () => {
   const srv = await scriptedServer();
-  const p = provider(srv.url, { token: await mintToken("s") });
+  const p = provider(srv.url, { token: await mintToken({}, { secret: "s" }) });
   await p.open("notes").synced;
   const errored = next(p, "error");
   srv.state.sockets[0].close(TOKEN_EXPIRED, "token expired");
@@ -174,7 +174,7 @@ test("getToken failures are error events and retried with backoff until it works
   let calls = 0;
   const getToken = async () => {
     if (++calls < 3) throw new Error("token service down");
-    return mintToken("s");
+    return mintToken({}, { secret: "s" });
   };
   const p = provider(srv.url, { getToken });
   const log = record(p);
@@ -205,7 +205,7 @@ test("reconnect delays double from minDelay up to maxDelay, each drawn from [d/2
 
 test("a connection that stays silent for two ping intervals is dropped and re-established", async () => {
   const srv = await scriptedServer();
-  const p = provider(srv.url, { token: await mintToken("s"), pingInterval: 60 });
+  const p = provider(srv.url, { token: await mintToken({}, { secret: "s" }), pingInterval: 60 });
   const d = p.open("notes");
   await d.synced;
   srv.state.silent = true; // no pongs, no acks: a half-open connection
