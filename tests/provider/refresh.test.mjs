@@ -5,7 +5,7 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { WebSocketServer } from "ws";
 import { decodeMessage, encodeMessage, getEmptyContentEncryptedPayload } from "teleportal/protocol";
-import { TOKEN_EXPIRED, tokenTimes } from "teleportal/provider";
+import { TOKEN_EXPIRED, TeleportalProvider, tokenTimes } from "teleportal/provider";
 import { mintToken, next, provider, record, until, within } from "./helpers.mjs";
 
 const servers = [];
@@ -215,4 +215,32 @@ test("a connection that stays silent for two ping intervals is dropped and re-es
   await within(d.synced, 3000, "resync on a new connection");
   assert.equal(srv.state.tokens.length, 2);
   p.destroy();
+});
+
+test("disconnect() while getToken is pending opens no socket; connect() opens exactly one", async () => {
+  const srv = await scriptedServer();
+  let release;
+  const p = provider(srv.url, { getToken: () => new Promise((r) => (release = r)) });
+  await until(() => release, { what: "getToken called" });
+  p.disconnect();
+  release(await mintToken({}, { secret: "s" }));
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(srv.state.attempts.length, 0);
+  assert.equal(p.status, "disconnected");
+  p.options.getToken = () => mintToken({}, { secret: "s" });
+  p.connect();
+  await within(p.open("notes").synced, 3000, "sync after connect()");
+  assert.equal(srv.state.attempts.length, 1);
+  p.destroy();
+  assert.equal(p.status, "closed");
+});
+
+test("without a WebSocket class (Node 20) construction fails with a message that says what to pass",
+  { skip: typeof globalThis.WebSocket === "function" && "this runtime has a global WebSocket" }, () => {
+    assert.throws(() => new TeleportalProvider({ url: "ws://127.0.0.1:1/" }),
+      { name: "TypeError", message: "No WebSocket class: pass { WebSocket } (for example the ws package's) on Node 20" });
+  });
+
+test("an invalid URL fails at construction, not in a later reconnect", () => {
+  assert.throws(() => provider("not a url"), { name: "TypeError", message: /Invalid URL/ });
 });

@@ -139,6 +139,7 @@ export class TeleportalProvider extends ObservableV2 {
   /** @type {Array<() => void>} */
   #idleWaiters = [];
   #wantConnected = true;
+  #run = 0; // connect attempts; a stale one (disconnect() while getToken ran) gives up
 
   /** @param {ProviderOptions} options */
   constructor(options) {
@@ -148,6 +149,7 @@ export class TeleportalProvider extends ObservableV2 {
     if (typeof this.WebSocket !== "function") {
       throw new TypeError("No WebSocket class: pass { WebSocket } (for example the ws package's) on Node 20");
     }
+    this.url = new URL(options.url); // throws here, not later in a reconnect
     this.token = options.token;
     if (options.connect !== false) this.connect();
   }
@@ -206,6 +208,7 @@ export class TeleportalProvider extends ObservableV2 {
   /** Closes the connection and stays offline until connect(). Documents stay open. */
   disconnect() {
     this.#wantConnected = false;
+    this.#run++;
     clearTimeout(this.#timers.reconnect);
     clearTimeout(this.#timers.refresh);
     this.#ws?.close(1000, "client disconnect");
@@ -268,15 +271,18 @@ export class TeleportalProvider extends ObservableV2 {
     const now = Date.now();
     const lifetime = (exp - (iat ?? now / 1000)) * 1000;
     const at = exp * 1000 - Math.min(this.options.refreshMargin, lifetime / 4);
-    this.#timers.refresh = setTimeout(() => this.refreshToken(), Math.max(0, at - now));
+    // At least a second apart, so a getToken that hands out stale tokens cannot spin.
+    this.#timers.refresh = setTimeout(() => this.refreshToken(), Math.max(1000, at - now));
   }
 
   async #open() {
+    const run = ++this.#run;
     this.#setStatus("connecting");
     const token = await this.#fetchToken();
+    if (run !== this.#run) return;
     if (!this.#wantConnected) return this.#setStatus("disconnected");
     if (this.options.getToken && token === undefined) return this.#dropped();
-    const url = new URL(this.options.url);
+    const url = new URL(this.url);
     if (token) url.searchParams.set("token", token);
     let ws;
     try {

@@ -77,6 +77,7 @@ export interface ProviderEvents {
 export declare class TeleportalProvider extends ObservableV2<ProviderEvents> {
   constructor(options: ProviderOptions);
   readonly status: ProviderStatus;
+  readonly url: URL;
   /** The token in use (the last one getToken returned). */
   readonly token: string | undefined;
   readonly documents: Map<string, TeleportalDocument>;
