@@ -1,10 +1,12 @@
 // The provider's connection lifecycle against a scripted server (ws on loopback, frames decoded and
 // built by the C++ codec in teleportal/protocol): the in-band token refresh frame, its ack and
-// NACK, the 4401 close, getToken failures, and reconnect backoff with jitter.
+// NACK, the 4401 close, getToken failures, reconnect backoff with jitter, ping timeout, batching.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { WebSocketServer } from "ws";
-import { decodeMessage, encodeMessage, getEmptyContentEncryptedPayload } from "teleportal/protocol";
+import { decodeContentEncryptedPayload, decodeMessage, encodeMessage, getEmptyContentEncryptedPayload } from "teleportal/protocol";
+// The provider's own copy of Y.js (the package's dev dependency): one Y.js in this process.
+import * as Y from "../../wasm/node_modules/yjs/dist/yjs.mjs";
 import { TOKEN_EXPIRED, TeleportalProvider, tokenTimes } from "teleportal/provider";
 import { mintToken, next, provider, record, until, within } from "./helpers.mjs";
 
@@ -243,4 +245,22 @@ test("without a WebSocket class (Node 20) construction fails with a message that
 
 test("an invalid URL fails at construction, not in a later reconnect", () => {
   assert.throws(() => provider("not a url"), { name: "TypeError", message: /Invalid URL/ });
+});
+
+test("local changes are batched: 200 edits in one task go out as one merged update per document", async () => {
+  const srv = await scriptedServer();
+  const p = provider(srv.url, { token: await mintToken({}, { secret: "s" }), batchMs: 30 });
+  const docs = [p.open("a"), p.open("b")];
+  await Promise.all(docs.map((d) => d.synced));
+  for (let i = 0; i < 100; i++) for (const d of docs) d.doc.getText("t").insert(i, String(i % 10));
+  await within(p.flush(), 3000, "acks");
+  const updates = srv.state.frames.filter(({ m }) => m.type === "doc" && m.payload.type === "update");
+  assert.deepEqual(updates.map(({ m }) => m.document), ["a", "b"]);
+  for (const { m } of updates) {
+    assert.equal(m.payload.update.version, 2);
+    const copy = new Y.Doc();
+    Y.applyUpdateV2(copy, decodeContentEncryptedPayload(m.payload.update.data).structureUpdate);
+    assert.equal(copy.getText("t").toString(), docs[0].doc.getText("t").toString());
+  }
+  p.destroy();
 });
