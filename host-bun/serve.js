@@ -1,9 +1,12 @@
 // The project's server: Bun.serve + the built-in token check (no onUpgrade), every connection
-// joins one Server that enforces the tokens' documentAccess. Started by scripts/serve.
-//   HOST (127.0.0.1), PORT (3000), TELEPORTAL_SECRET (else a development secret is generated)
+// joins one Server that enforces the tokens' documentAccess and stores documents in SQLite.
+// Started by scripts/serve.
+//   HOST (127.0.0.1), PORT (3000), TELEPORTAL_SECRET (else a development secret is generated),
+//   TELEPORTAL_DB (SQLite file, default ./data/teleportal.sqlite), TELEPORTAL_SYNCHRONOUS (NORMAL | FULL)
 import { getWebsocketHandlers } from "../wasm/src/websocket-server.js";
 import { Server } from "../wasm/src/server.js";
 import { createTokenManager } from "../wasm/src/token.js";
+import { openSqliteStorage } from "../wasm/src/storage.js";
 import { demoRoutes } from "./demo.js";
 
 const hostname = process.env.HOST || "127.0.0.1";
@@ -15,7 +18,12 @@ if (!secret) {
   console.log("TELEPORTAL_SECRET is not set: using a generated development secret for this run.");
 }
 
-const server = new Server({ permissions: "token" });
+const dbPath = process.env.TELEPORTAL_DB || "./data/teleportal.sqlite";
+const synchronous = process.env.TELEPORTAL_SYNCHRONOUS === "FULL" ? "FULL" : "NORMAL";
+const storage = await openSqliteStorage({ path: dbPath, synchronous });
+console.log(`Storing documents in SQLite at ${dbPath} (WAL, synchronous=${synchronous})`);
+
+const server = new Server({ storage, secret });
 const handlers = getWebsocketHandlers({
   secret,
   onConnect: ({ transport, context, id }) => server.createClient(transport, context, id),
@@ -50,6 +58,8 @@ async function stop(signal) {
   stopping = true;
   console.log(`${signal}: closing ${handlers.hub.connections.size} connection(s)`);
   await handlers.shutdown(1001, "server shutting down");
+  await server.close(); // commits what is pending
+  await storage.close?.();
   bun.stop(true);
   process.exit(0);
 }

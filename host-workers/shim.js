@@ -1,15 +1,17 @@
-// Cloudflare Workers shim: a Durable Object's WebSocket Hibernation events in, Hub calls out.
-// The connection id and context live in the socket attachment (at most 2 KB) so that a socket
-// woken after hibernation is restored without re-authentication. No protocol logic here.
+// Cloudflare Workers shim: a Durable Object's WebSocket Hibernation events in, Hub/Server calls out.
+// Each socket's attachment (at most 2 KB) keeps its connection id, context and the documents it
+// joined, so that after the object was evicted every socket is re-attached and re-joined before
+// the next event: a client that only listens keeps receiving relays. No protocol logic here.
 
 const MAX_ATTACHMENT_BYTES = 2048;
 
 /**
  * @param {import("../wasm/src/connections.js").Hub} hub
+ * @param {import("../wasm/src/server.js").Server} server
  * @param {DurableObjectState} state
  */
-export function createDurableObjectHandlers(hub, state) {
-  const restoring = new Map(); // id -> Promise: concurrent wake-up messages restore once
+export function createDurableObjectHandlers(hub, server, state) {
+  const sockets = new Map(); // connection id -> WebSocket
 
   const peerOf = (ws, id, context) => ({
     id,
@@ -18,22 +20,38 @@ export function createDurableObjectHandlers(hub, state) {
     close: (code, reason) => ws.close(code, reason),
   });
 
-  async function connectionOf(ws) {
-    const att = ws.deserializeAttachment();
-    if (!att?.id || att.context == null) {
-      // State did not survive (no attachment, or the context was over 2 KB): ask the client to
-      // reconnect; it re-authenticates and resyncs.
-      hub.log("info", "websocket_stale_peer", { client_id: att?.id ?? null });
-      closeQuietly(ws, 1012, "state lost after hibernation; reconnect");
-      return null;
+  // The core said `id` joined `document`: remember it in the socket's attachment.
+  server.onJoin = (id, document) => {
+    const ws = sockets.get(id);
+    const att = ws?.deserializeAttachment();
+    if (!att?.docs || att.docs.includes(document)) return;
+    att.docs.push(document);
+    if (JSON.stringify(att).length > MAX_ATTACHMENT_BYTES) {
+      hub.log("warn", "websocket_attachment_full", { client_id: id, limit: MAX_ATTACHMENT_BYTES });
+      att.docs = null; // restored without memberships: the client is asked to reconnect instead
     }
-    if (hub.connections.has(att.id)) return att.id;
-    if (!restoring.has(att.id)) {
-      restoring.set(att.id, hub.open(peerOf(ws, att.id, att.context), { restored: true }));
+    ws.serializeAttachment(att);
+  };
+
+  // After eviction: every socket comes back, with its memberships, before any event is handled.
+  state.blockConcurrencyWhile(async () => {
+    for (const ws of state.getWebSockets()) {
+      const att = ws.deserializeAttachment();
+      if (!att?.id || att.context == null || !Array.isArray(att.docs)) {
+        hub.log("info", "websocket_stale_peer", { client_id: att?.id ?? null });
+        closeQuietly(ws, 1012, "state lost after hibernation; reconnect");
+        continue;
+      }
+      sockets.set(att.id, ws);
+      await hub.open(peerOf(ws, att.id, att.context), { restored: true });
+      server.rejoin(att.id, att.docs);
     }
-    await restoring.get(att.id);
-    restoring.delete(att.id);
-    return hub.connections.has(att.id) ? att.id : null;
+    schedule();
+  });
+
+  function schedule() {
+    const next = server.tick();
+    if (next !== null) state.storage.setAlarm(next);
   }
 
   return {
@@ -43,30 +61,41 @@ export function createDurableObjectHandlers(hub, state) {
       }
       const auth = await hub.authorize(request);
       if (auth.response) return auth.response;
-      const [client, server] = Object.values(new WebSocketPair());
+      const [client, socket] = Object.values(new WebSocketPair());
       const id = hub.newId();
-      state.acceptWebSocket(server);
-      const attachment = { id, context: auth.context };
+      state.acceptWebSocket(socket);
+      const attachment = { id, context: auth.context, docs: [] };
       if (JSON.stringify(attachment).length > MAX_ATTACHMENT_BYTES) {
         hub.log("warn", "websocket_context_too_large", { client_id: id, limit: MAX_ATTACHMENT_BYTES });
         attachment.context = null; // works until the next hibernation, then the client reconnects
       }
-      server.serializeAttachment(attachment);
-      hub.open(peerOf(server, id, auth.context));
+      socket.serializeAttachment(attachment);
+      sockets.set(id, socket);
+      await hub.open(peerOf(socket, id, auth.context));
+      schedule();
       return new Response(null, { status: 101, webSocket: client, headers: auth.headers });
     },
     async webSocketMessage(ws, message) {
-      const id = await connectionOf(ws);
-      if (id) hub.message(id, message);
+      const id = ws.deserializeAttachment()?.id;
+      if (!id || !hub.connections.has(id)) return closeQuietly(ws, 1012, "state lost after hibernation; reconnect");
+      server.tick();
+      hub.message(id, message);
+      schedule();
     },
     async webSocketClose(ws, code, reason) {
       const id = ws.deserializeAttachment()?.id;
       closeQuietly(ws, code === 1005 || code === 1006 ? 1000 : code, reason);
-      if (id) await hub.close(id);
+      if (id) {
+        sockets.delete(id);
+        await hub.close(id);
+      }
     },
     async webSocketError(ws, error) {
       const id = ws.deserializeAttachment()?.id;
       if (id) await hub.error(id, error);
+    },
+    async alarm() {
+      schedule();
     },
   };
 }
@@ -79,60 +108,66 @@ function closeQuietly(ws, code, reason) {
   }
 }
 
-// ---- durable document storage --------------------------------------------------------------------
-// Keys: `doc:<key>:<seq>:<part>` hold the entries the core asked to store (envelopes, split into
-// 1 MiB parts: SQLite-backed objects cap a value at 2 MiB), `meta:<key>` the bare document name.
-// Writes are issued without awaiting in between, so workerd commits each call atomically and in order.
+// ---- durable document storage (DocumentStorage, types/storage.d.ts) ----------------------------
+// Keys: `doc:<key>:<seq>:<part>` hold a document's entries (split into 1 MiB parts: SQLite-backed
+// objects cap a value at 2 MiB). Each call's writes are issued without an await in between, so
+// workerd commits them atomically and before any reply leaves the object (output gate).
 const PART_BYTES = 1 << 20;
 const pad = (n) => String(n).padStart(12, "0");
 
 /** @param {DurableObjectStorage} storage */
 export function createDurableObjectStorage(storage) {
-  const known = new Map(); // key -> { next: seq, keys: string[] }
+  const next = new Map(); // key -> next sequence number (known after load)
+  const prefix = (key) => `doc:${encodeURIComponent(key)}:`;
 
-  function write(key, document, envelope, replace) {
-    const k = encodeURIComponent(key);
-    const entry = known.get(key) ?? { next: 0, keys: [] };
-    if (replace && entry.keys.length > 0) {
-      for (let i = 0; i < entry.keys.length; i += 128) storage.delete(entry.keys.slice(i, i + 128));
-      entry.keys = [];
+  async function read(key) {
+    const parts = await storage.list({ prefix: prefix(key) });
+    const bySeq = new Map();
+    for (const [name, part] of parts) {
+      const seq = name.slice(prefix(key).length, prefix(key).length + 12);
+      if (!bySeq.has(seq)) bySeq.set(seq, []);
+      bySeq.get(seq).push(new Uint8Array(part));
     }
-    const seq = entry.next++;
-    const values = { [`meta:${k}`]: document };
-    const parts = Math.max(1, Math.ceil(envelope.length / PART_BYTES));
-    for (let p = 0; p < parts; p++) {
-      const name = `doc:${k}:${pad(seq)}:${pad(p)}`;
-      values[name] = envelope.slice(p * PART_BYTES, (p + 1) * PART_BYTES);
-      entry.keys.push(name);
-    }
-    known.set(key, entry);
-    return storage.put(values);
+    next.set(key, bySeq.size ? Number([...bySeq.keys()].at(-1)) + 1 : 0);
+    return { names: [...parts.keys()], entries: await Promise.all([...bySeq.values()].map(joinParts)) };
+  }
+
+  function put(values, key, entry) {
+    const seq = next.get(key) ?? 0;
+    next.set(key, seq + 1);
+    const parts = Math.max(1, Math.ceil(entry.length / PART_BYTES));
+    for (let p = 0; p < parts; p++) values[`${prefix(key)}${pad(seq)}:${pad(p)}`] = entry.slice(p * PART_BYTES, (p + 1) * PART_BYTES);
   }
 
   return {
-    append: (key, document, envelope) => write(key, document, envelope, false),
-    replace: (key, document, envelope) => write(key, document, envelope, true),
-    /** Every stored document: [{ key, document, envelopes }] in write order. */
-    async load() {
-      const [docs, metas] = await Promise.all([storage.list({ prefix: "doc:" }), storage.list({ prefix: "meta:" })]);
-      const byKey = new Map();
-      for (const [name, part] of docs) {
-        const [, k, seq] = name.split(":");
-        const key = decodeURIComponent(k);
-        if (!byKey.has(key)) byKey.set(key, new Map());
-        const entries = byKey.get(key);
-        if (!entries.has(seq)) entries.set(seq, []);
-        entries.get(seq).push(new Uint8Array(part));
-        const entry = known.get(key) ?? { next: 0, keys: [] };
-        entry.keys.push(name);
-        entry.next = Math.max(entry.next, Number(seq) + 1);
-        known.set(key, entry);
+    async load(key) {
+      return (await read(key)).entries;
+    },
+    async commit(writes) {
+      const values = {};
+      for (const { key, entry } of writes) {
+        if (!next.has(key)) await read(key);
+        put(values, key, entry);
       }
-      return Promise.all([...byKey].map(async ([key, entries]) => ({
-        key,
-        document: metas.get(`meta:${encodeURIComponent(key)}`) ?? key,
-        envelopes: await Promise.all([...entries.values()].map(joinParts)),
-      })));
+      const names = Object.keys(values);
+      for (let i = 0; i < names.length; i += 128) {
+        await storage.put(Object.fromEntries(names.slice(i, i + 128).map((n) => [n, values[n]])));
+      }
+    },
+    async compact(key, merge) {
+      const { names, entries } = await read(key);
+      if (entries.length < 2) return;
+      const merged = merge(entries);
+      for (let i = 0; i < names.length; i += 128) storage.delete(names.slice(i, i + 128));
+      next.set(key, 0);
+      const values = {};
+      put(values, key, merged);
+      await storage.put(values);
+    },
+    async delete(key) {
+      const { names } = await read(key);
+      for (let i = 0; i < names.length; i += 128) await storage.delete(names.slice(i, i + 128));
+      next.set(key, 0);
     },
   };
 }

@@ -1,4 +1,5 @@
-// Deployable Worker: `wrangler deploy` (see wrangler.toml). Each room gets its own Durable Object.
+// Deployable Worker: `wrangler deploy` (see wrangler.toml). Each room (the token's room claim) gets
+// its own Durable Object.
 import { TeleportalDurableObject, routeToRoom } from "teleportal/cloudflare";
 
 export class TeleportalRoom extends TeleportalDurableObject {}
@@ -6,7 +7,8 @@ export class TeleportalRoom extends TeleportalDurableObject {}
 export default {
   async fetch(request, env) {
     if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
-      return routeToRoom(request, env.ROOMS);
+      // The token is verified here and its room claim picks the object: one URL for every room.
+      return routeToRoom(request, env.ROOMS, { secret: env.TELEPORTAL_SECRET });
     }
     return new Response("Teleportal: connect with a WebSocket", { status: 426 });
   },

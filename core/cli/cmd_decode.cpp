@@ -1,4 +1,4 @@
-// `teleportal decode <hex>` (or hex on stdin): prints a frame as JSON, or a JSON error + exit 1.
+// `teleportal decode [HEX...]` (or hex on stdin): prints a frame as JSON, or a JSON error + exit 1.
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -24,10 +24,23 @@ int fail(const std::string& code, const std::string& message) {
   return 1;
 }
 
+const tp::cli::Spec kDecode{
+    "decode",
+    "decode a Teleportal frame given as hex (arguments or stdin) to JSON",
+    {{"HEX",
+      "the frame as hex digits, optionally 0x-prefixed; several arguments are joined; "
+      "without any, stdin is read",
+      false, true}},
+    {},
+    "Prints the decoded frame as one JSON object (exit 0), or {\"error\": CODE, \"message\": ...} "
+    "(exit 1)."};
+
 int run(int argc, char** argv) {
+  tp::cli::Args args = tp::cli::parse(kDecode, argc, argv);
+  if (args.exit_code >= 0) return args.exit_code;
   std::string hex;
-  if (argc >= 1) {
-    for (int i = 0; i < argc; ++i) hex += argv[i];
+  if (!args.positional.empty()) {
+    for (const std::string& part : args.positional) hex += part;
   } else {
     hex.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   }
@@ -55,6 +68,6 @@ int run(int argc, char** argv) {
   return 0;
 }
 
-const tp::cli::Registrar r({"decode", "decode a frame given as hex (argument or stdin) to JSON", &run});
+const tp::cli::Registrar r(tp::cli::command(kDecode, &run));
 
 }  // namespace

@@ -6,28 +6,13 @@
 #include <nlohmann/json.hpp>
 
 #include "tp/protocol/message.hpp"
+#include "server_host.hpp"
 #include "tp/server/server.hpp"
 
 using nlohmann::json;
 using namespace tp;
 
 namespace {
-
-// The frame a reference transcript step sent, found by scenario name and label prefix.
-Bytes vector_frame(const std::string& scenario, const std::string& label) {
-  static json v = [] {
-    std::ifstream in(std::string(TP_VECTORS_DIR) + "/server.json");
-    return json::parse(in);
-  }();
-  for (const auto& s : v["scenarios"]) {
-    if (s["name"] != scenario) continue;
-    for (const auto& step : s["steps"]) {
-      if (step.value("label", "").rfind(label, 0) == 0) return *from_hex(step["hex"].get<std::string>());
-    }
-  }
-  FAIL("no vector step " << scenario << " / " << label);
-  return {};
-}
 
 const Bytes kSyncStep1 = *from_hex("594a530103646f630000000100");  // doc "doc", empty SV
 
@@ -62,6 +47,12 @@ bool closes(const server::Outputs& outs, server::ClientHandle h, int code) {
   return false;
 }
 
+server::ServerConfig open_config() {
+  server::ServerConfig c;
+  c.permissions = server::PermissionMode::none;
+  return c;
+}
+
 json token_context(const char* user, json access) {
   return {{"userId", user}, {"room", "room-1"}, {"documentAccess", std::move(access)}};
 }
@@ -69,15 +60,13 @@ json token_context(const char* user, json access) {
 }  // namespace
 
 TEST_CASE("awareness and presence need read permission; relays reach readers only", "[server]") {
-  server::ServerConfig config;
-  config.permissions = server::PermissionMode::token;
-  server::Server srv(config);
+  testing::ServerHost srv;
   auto reader = srv.open("reader", token_context("reader", json::parse(R"([{"pattern":"doc","permissions":["read"]}])")));
   auto writer = srv.open("writer", token_context("writer", json::parse(R"([{"pattern":"*","permissions":["read","write"]}])")));
 
   // The reader tries to join 'secret' through awareness: denied, not joined.
-  Bytes awareness_secret = vector_frame("token-auth-and-permissions", "awareness on 'secret'");
-  auto out = frames(srv.message(reader, awareness_secret));
+  Bytes awareness_secret = testing::vector_frame("token-auth-and-permissions", "awareness on 'secret'");
+  auto out = frames(srv.send(reader, awareness_secret));
   REQUIRE(out.size() == 1);
   const auto* auth = out[0].msg.get<protocol::AuthMessage>();
   REQUIRE(auth);
@@ -85,31 +74,31 @@ TEST_CASE("awareness and presence need read permission; relays reach readers onl
   CHECK(auth->reason == "Insufficient permissions to access document secret");
 
   // The writer updates 'secret': nothing reaches the reader.
-  Bytes secret_update = vector_frame("token-auth-and-permissions", "writer updates 'secret'");
-  out = frames(srv.message(writer, secret_update));
+  Bytes secret_update = testing::vector_frame("token-auth-and-permissions", "writer updates 'secret'");
+  out = frames(srv.send(writer, secret_update));
   REQUIRE(out.size() == 1);
   CHECK(out[0].to == writer);
   CHECK(out[0].msg.is<protocol::Ack>());
 
   // On 'doc', which the reader may read, the same update is relayed to it.
-  Bytes doc_update = vector_frame("token-auth-and-permissions", "writer update ->");
-  CHECK(frames(srv.message(reader, kSyncStep1)).size() == 3);
-  out = frames(srv.message(writer, doc_update));
+  Bytes doc_update = testing::vector_frame("token-auth-and-permissions", "writer update ->");
+  CHECK(frames(srv.send(reader, kSyncStep1)).size() == 3);
+  out = frames(srv.send(writer, doc_update));
   REQUIRE(out.size() == 2);
   CHECK(out[0].to == reader);
   CHECK(out[0].raw == doc_update);
 }
 
 TEST_CASE("an invalid update is refused before it is relayed or stored", "[server]") {
-  server::Server srv;
+  testing::ServerHost srv(open_config());
   json ctx = {{"userId", "a"}, {"room", "room-1"}};
   auto a = srv.open("A", ctx);
   auto b = srv.open("B", ctx);
-  CHECK(frames(srv.message(b, kSyncStep1)).size() == 3);
+  CHECK(frames(srv.send(b, kSyncStep1)).size() == 3);
 
   for (const char* label : {"raw V2 update", "raw V2 sync-step-2", "raw V1 update"}) {
     INFO(label);
-    auto out = frames(srv.message(a, vector_frame("bad-update-payloads", label)));
+    auto out = frames(srv.send(a, testing::vector_frame("bad-update-payloads", label)));
     REQUIRE(out.size() == 1);  // a NACK to the sender, nothing to B
     CHECK(out[0].to == a);
     const auto* ack = out[0].msg.get<protocol::Ack>();
@@ -117,21 +106,21 @@ TEST_CASE("an invalid update is refused before it is relayed or stored", "[serve
     REQUIRE(ack->error);
   }
   // The document is still readable: sync-step-1 answers with the (empty) state and an ack.
-  auto out = frames(srv.message(b, kSyncStep1));
+  auto out = frames(srv.send(b, kSyncStep1));
   REQUIRE(out.size() == 3);
   CHECK(out[0].msg.is<protocol::SyncStep2>());
   CHECK_FALSE(out[2].msg.get<protocol::Ack>()->error);
-  CHECK(srv.document_state("room-1/doc").empty());
+  CHECK(srv.srv.document_state("room-1/doc").empty());
 }
 
 TEST_CASE("valid updates are stored, merged and served to a late joiner", "[server]") {
-  server::Server srv;
+  testing::ServerHost srv(open_config());
   json ctx = {{"userId", "a"}, {"room", "room-1"}};
   auto a = srv.open("A", ctx);
-  srv.message(a, vector_frame("basic-sync-and-fanout", "A sync-step-2 with its full state"));
-  srv.message(a, vector_frame("basic-sync-and-fanout", "A incremental update"));
+  srv.send(a, testing::vector_frame("basic-sync-and-fanout", "A sync-step-2 with its full state"));
+  srv.send(a, testing::vector_frame("basic-sync-and-fanout", "A incremental update"));
   auto c = srv.open("C", ctx);
-  auto out = frames(srv.message(c, kSyncStep1));
+  auto out = frames(srv.send(c, kSyncStep1));
   REQUIRE(out.size() == 3);
   const auto* step2 = out[0].msg.get<protocol::SyncStep2>();
   REQUIRE(step2);
@@ -143,13 +132,13 @@ TEST_CASE("valid updates are stored, merged and served to a late joiner", "[serv
 }
 
 TEST_CASE("malformed frames get a NACK; the connection stays usable until the limit", "[server]") {
-  server::ServerConfig config;
+  server::ServerConfig config = open_config();
   config.max_invalid_frames = 3;
-  server::Server srv(config);
+  testing::ServerHost srv(config);
   auto a = srv.open("A", json::object());
 
   Bytes not_yjs = {'h', 'e', 'l', 'l', 'o'};
-  auto outs = srv.message(a, not_yjs);
+  auto outs = srv.send(a, not_yjs);
   auto out = frames(outs);
   REQUIRE(out.size() == 1);
   const auto* ack = out[0].msg.get<protocol::Ack>();
@@ -158,43 +147,43 @@ TEST_CASE("malformed frames get a NACK; the connection stays usable until the li
   CHECK(ack->error.value_or("").find("not a Teleportal frame") != std::string::npos);
 
   Bytes bad_version = *from_hex("594a5302");
-  out = frames(srv.message(a, bad_version));
+  out = frames(srv.send(a, bad_version));
   REQUIRE(out.size() == 1);
   CHECK(out[0].msg.get<protocol::Ack>()->error.value_or("") == "Failed to decode update message: Invalid version");
 
   // A valid frame resets the count and is served normally.
-  CHECK(frames(srv.message(a, kSyncStep1)).size() == 3);
-  srv.message(a, bad_version);
-  srv.message(a, bad_version);
-  CHECK(closes(srv.message(a, bad_version), a, 1008));
+  CHECK(frames(srv.send(a, kSyncStep1)).size() == 3);
+  srv.send(a, bad_version);
+  srv.send(a, bad_version);
+  CHECK(closes(srv.send(a, bad_version), a, 1008));
 }
 
 TEST_CASE("oversized frames get a message-too-large NACK", "[server]") {
-  server::ServerConfig config;
+  server::ServerConfig config = open_config();
   config.max_message_size = 16;
-  server::Server srv(config);
+  testing::ServerHost srv(config);
   auto a = srv.open("A", json::object());
-  Bytes big = vector_frame("basic-sync-and-fanout", "A incremental update");
-  auto out = frames(srv.message(a, big));
+  Bytes big = testing::vector_frame("basic-sync-and-fanout", "A incremental update");
+  auto out = frames(srv.send(a, big));
   REQUIRE(out.size() == 1);
   CHECK(out[0].msg.get<protocol::Ack>()->error.value_or("") ==
         "message-too-large: " + std::to_string(big.size()) + " > 16 bytes");
 }
 
 TEST_CASE("ping gets pong; frames after close are ignored; close is idempotent", "[server]") {
-  server::Server srv;
+  testing::ServerHost srv(open_config());
   auto a = srv.open("A", json::object());
-  auto out = frames(srv.message(a, protocol::ping_message().to_bytes()));
+  auto out = frames(srv.send(a, protocol::ping_message().to_bytes()));
   REQUIRE(out.size() == 1);
   CHECK(out[0].raw == protocol::pong_message().to_bytes());
   srv.close(a);
-  CHECK(srv.message(a, kSyncStep1).empty());
+  CHECK(srv.send(a, kSyncStep1).empty());
   CHECK(srv.close(a).empty());
-  CHECK(srv.client_count() == 0);
+  CHECK(srv.srv.client_count() == 0);
 }
 
 TEST_CASE("presence: announce builds the roster, disconnect sends leave to the others", "[server]") {
-  server::Server srv;
+  testing::ServerHost srv(open_config());
   auto a = srv.open("A", {{"userId", "alice"}, {"room", "r"}});
   auto b = srv.open("B", {{"userId", "bob"}, {"room", "r"}});
   auto announce = [](std::uint64_t id) {
@@ -203,10 +192,10 @@ TEST_CASE("presence: announce builds the roster, disconnect sends leave to the o
     m.payload = protocol::PresenceAnnounce{id};
     return protocol::encode_message(m);
   };
-  auto out = frames(srv.message(a, announce(7)));
+  auto out = frames(srv.send(a, announce(7)));
   REQUIRE(out.size() == 2);  // roster (own join) + ack
   CHECK(out[0].msg.get<protocol::PresenceJoin>()->client.user_id == "alice");
-  out = frames(srv.message(b, announce(9)));
+  out = frames(srv.send(b, announce(9)));
   // B gets the roster (A's 7 and its own 9), A learns about 9, B gets its ack.
   REQUIRE(out.size() == 4);
   CHECK(out[0].to == b);
@@ -221,7 +210,7 @@ TEST_CASE("presence: announce builds the roster, disconnect sends leave to the o
 }
 
 TEST_CASE("presence roster order follows clients, then ids; an id moves to its new announcer", "[server]") {
-  server::Server srv;
+  testing::ServerHost srv(open_config());
   json ctx = {{"room", "r"}};
   auto a = srv.open("A", ctx);
   auto b = srv.open("B", ctx);
@@ -232,9 +221,9 @@ TEST_CASE("presence roster order follows clients, then ids; an id moves to its n
     m.payload = protocol::PresenceAnnounce{id};
     return protocol::encode_message(m);
   };
-  srv.message(a, announce(1));
-  srv.message(b, announce(2));
-  srv.message(a, announce(3));
+  srv.send(a, announce(1));
+  srv.send(b, announce(2));
+  srv.send(a, announce(3));
   auto roster_of = [&](const server::Outputs& outs, server::ClientHandle to) {
     std::vector<std::pair<std::string, std::uint64_t>> v;
     for (const auto& f : frames(outs)) {
@@ -245,68 +234,11 @@ TEST_CASE("presence roster order follows clients, then ids; an id moves to its n
     return v;
   };
   using R = std::vector<std::pair<std::string, std::uint64_t>>;
-  CHECK(roster_of(srv.message(c, announce(9)), c) == R{{"A", 1}, {"A", 3}, {"B", 2}, {"C", 9}});
+  CHECK(roster_of(srv.send(c, announce(9)), c) == R{{"A", 1}, {"A", 3}, {"B", 2}, {"C", 9}});
   // C takes over id 2 from B: B no longer holds anything, so only A (and C's roster) hear of it.
-  auto outs = srv.message(c, announce(2));
+  auto outs = srv.send(c, announce(2));
   CHECK(roster_of(outs, c) == R{{"A", 1}, {"A", 3}, {"C", 9}, {"C", 2}});
   CHECK(roster_of(outs, a) == R{{"C", 2}});
   CHECK(roster_of(outs, b).empty());
 }
 
-TEST_CASE("accepted updates are persisted; a restored server serves the same state", "[server]") {
-  server::ServerConfig config;
-  config.persist = true;
-  config.compact_after = 2;
-  server::Server first(config);
-  json ctx = {{"room", "room-1"}};
-  auto a = first.open("A", ctx);
-  std::vector<Bytes> stored;  // what durable storage would hold for room-1/doc
-  auto apply = [&](const server::Outputs& outs) {
-    for (const auto& o : outs) {
-      if (const auto* p = std::get_if<server::PersistOutput>(&o)) {
-        CHECK(p->key == "room-1/doc");
-        CHECK(p->document == "doc");
-        if (p->replace) stored.clear();
-        stored.push_back(p->envelope);
-      }
-    }
-  };
-  apply(first.message(a, vector_frame("basic-sync-and-fanout", "A sync-step-2 with its full state")));
-  apply(first.message(a, vector_frame("basic-sync-and-fanout", "A incremental update")));
-  CHECK(stored.size() == 2);
-  apply(first.message(a, vector_frame("bad-update-payloads", "raw V1 update")));  // refused: not stored
-  CHECK(stored.size() == 2);
-  apply(first.message(a, kSyncStep1));  // a read after 2 appends compacts storage to one entry
-  REQUIRE(stored.size() == 1);
-
-  server::Server second(config);
-  stored.push_back(Bytes{0x01, 0x05, 0xff});  // a damaged entry is skipped, not fatal
-  std::vector<ByteView> views(stored.begin(), stored.end());
-  auto logs = second.restore("room-1/doc", "doc", views);
-  bool reported = false;
-  for (const auto& o : logs) {
-    if (const auto* l = std::get_if<server::LogOutput>(&o)) reported |= l->event == "storage_entry_invalid";
-  }
-  CHECK(reported);
-  auto c = second.open("C", ctx);
-  auto out = frames(second.message(c, kSyncStep1));
-  REQUIRE(out.size() == 3);
-  CHECK(to_hex(out[1].raw) == "594a530103646f630000000301650b");  // server SV {101: 11}
-  CHECK(second.document_state("room-1/doc") == first.document_state("room-1/doc"));
-}
-
-TEST_CASE("without storage nothing is persisted; many writes are merged in memory", "[server]") {
-  server::ServerConfig config;
-  config.merge_after = 2;
-  server::Server srv(config);
-  auto a = srv.open("A", json{{"room", "room-1"}});
-  auto w1 = srv.message(a, vector_frame("basic-sync-and-fanout", "A sync-step-2 with its full state"));
-  auto w2 = srv.message(a, vector_frame("basic-sync-and-fanout", "A incremental update"));
-  for (const auto* outs : {&w1, &w2}) {
-    for (const auto& o : *outs) CHECK_FALSE(std::holds_alternative<server::PersistOutput>(o));
-  }
-  auto c = srv.open("C", json{{"room", "room-1"}});
-  auto out = frames(srv.message(c, kSyncStep1));
-  REQUIRE(out.size() == 3);
-  CHECK(to_hex(out[1].raw) == "594a530103646f630000000301650b");
-}

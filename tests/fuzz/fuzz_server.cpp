@@ -8,6 +8,7 @@
 
 #include "tp/protocol/message.hpp"
 #include "tp/server/server.hpp"
+#include "../core/server_host.hpp"
 
 using namespace tp;
 
@@ -22,11 +23,11 @@ static void check_outputs(const server::Outputs& outs) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   server::ServerConfig config;
-  config.permissions = server::PermissionMode::token;
-  config.persist = true;
   config.compact_after = 3;
   config.merge_after = 4;
-  server::Server srv(config);
+  config.unload_after_ms = 0;  // documents unload and reload from the test store as clients come and go
+  config.max_documents_per_connection = 4;
+  testing::ServerHost srv(config);
   auto access = nlohmann::json::parse(R"([{"pattern":"*","permissions":["read","write"]}])");
   server::ClientHandle clients[3];
   for (int i = 0; i < 3; ++i) {
@@ -44,13 +45,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       check_outputs(srv.close(clients[who]));
       clients[who] = srv.open("c" + std::to_string(who), {{"room", "r"}, {"documentAccess", access}});
     }
-    check_outputs(srv.message(clients[who], ByteView(data + pos, len)));
+    check_outputs(srv.send(clients[who], ByteView(data + pos, len)));
     pos += len;
   }
   // The document is still servable: a fresh sync-step-1 gets step-2, step-1 and an ack.
   auto reader = srv.open("reader", {{"room", "r"}, {"documentAccess", access}});
   auto step1 = *from_hex("594a530103646f630000000100");
-  auto outs = srv.message(reader, step1);
+  auto outs = srv.send(reader, step1);
   check_outputs(outs);
   if (outs.size() < 3) std::abort();
   return 0;

@@ -8,8 +8,11 @@ import { dirname, join } from "node:path";
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 
-/** Bundles `entry` into `outdir`/worker.js (+ the wasm file). nodePaths: where packages resolve from. */
-export async function bundleWorker(entry, outdir, { nodePaths = [] } = {}) {
+/**
+ * Bundles `entry` into `outdir`/worker.js (+ the wasm file unless `wasm` is false: a worker that
+ * does not load the core). nodePaths: where packages resolve from.
+ */
+export async function bundleWorker(entry, outdir, { nodePaths = [], wasm = true } = {}) {
   await mkdir(outdir, { recursive: true });
   await build({
     entryPoints: [entry],
@@ -28,7 +31,7 @@ export async function bundleWorker(entry, outdir, { nodePaths = [] } = {}) {
       },
     }],
   });
-  await copyFile(here("../../wasm/dist/teleportal_core.wasm"), `${outdir}/teleportal_core.wasm`);
+  if (wasm) await copyFile(here("../../wasm/dist/teleportal_core.wasm"), `${outdir}/teleportal_core.wasm`);
   return `${outdir}/worker.js`;
 }
 

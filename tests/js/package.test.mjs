@@ -3,13 +3,14 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { installPackedPackage } from "../support/package.mjs";
 
-const wasmDir = fileURLToPath(new URL("../../wasm", import.meta.url));
 const bun = fileURLToPath(new URL("../node_modules/.bin/bun", import.meta.url));
+/** @type {ReturnType<typeof installPackedPackage>} */
+let project;
 let dir;
 
 const script = `
@@ -31,13 +32,11 @@ console.log(JSON.stringify({
 `;
 
 before(() => {
-  dir = mkdtempSync(join(tmpdir(), "teleportal-pkg-"));
-  const tgz = execFileSync("npm", ["pack", wasmDir, "--pack-destination", dir, "--silent"], { encoding: "utf8" }).trim().split("\n").pop();
-  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
-  execFileSync("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", "--prefer-offline", join(dir, tgz)], { cwd: dir });
+  project = installPackedPackage();
+  dir = project.dir;
   writeFileSync(join(dir, "main.mjs"), script);
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(() => project?.remove());
 
 const expected = { valid: true, user: "u", id: "65c81c1a189f6c90", type: "sync-step-1", merged: 13, server: "function", bun: "function" };
 

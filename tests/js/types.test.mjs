@@ -1,12 +1,13 @@
 // The public TypeScript types: the documentation's Bun and Node examples and a Worker type-check
-// against wasm/types as users would compile them (tsc, strict).
+// against wasm/types as users would compile them (tsc, strict); the storage backends (JS, checkJs)
+// against the contract in wasm/types/storage.d.ts.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 const tsc = fileURLToPath(new URL("../node_modules/typescript/bin/tsc", import.meta.url));
-for (const config of ["tsconfig.json", "tsconfig.bun.json"]) {
+for (const config of ["tsconfig.json", "tsconfig.bun.json", "tsconfig.storage.json"]) {
   test(`types: ${config} compiles`, () => {
     const project = fileURLToPath(new URL(`../types/${config}`, import.meta.url));
     let output = "";

@@ -1,25 +1,46 @@
 // teleportal/cloudflare: a Durable Object that hosts one room's connections and Server, using the
 // WebSocket Hibernation API, and a router that sends each upgrade to its room's object.
-import { Hub } from "./connections.js";
+import { Hub, upgradeTokens, verifyUpgradeRequest } from "./connections.js";
 import { Server } from "./server.js";
 import { createDurableObjectHandlers, createDurableObjectStorage } from "../dist/hosts/workers.js";
 
+const ROOM_HEADER = "x-teleportal-room";
+
 /**
- * Picks the Durable Object for a request: one object per room, so load spreads across objects
- * while every client of a room meets in the same one. Room from `?room=`, else the URL path.
+ * Picks the Durable Object for an upgrade: one object per room, so load spreads across objects
+ * while every client of a room meets in the same one. With a secret (or tokenManager) the token is
+ * verified here, at the edge, and its `room` claim picks the object: one Worker URL serves every
+ * room and a bad token never wakes an object. Without one (an app that authenticates in its own
+ * onUpgrade) the room comes from `?room=`, else the URL path.
+ * @param {Request} request
+ * @param {DurableObjectNamespace} namespace
+ * @param {{ secret?: string | Uint8Array, tokenManager?: object }} [options]
  */
-export function routeToRoom(request, namespace) {
-  const url = new URL(request.url);
-  const room = url.searchParams.get("room") ?? decodeURIComponent(url.pathname.replace(/^\/+/, ""));
+export function routeToRoom(request, namespace, options = {}) {
+  let room;
+  const tokens = options.secret || options.tokenManager ? upgradeTokens(options) : null;
+  if (tokens) {
+    const verdict = verifyUpgradeRequest(tokens, request);
+    if (verdict.response) return verdict.response;
+    room = typeof verdict.context.room === "string" ? verdict.context.room : "";
+  } else {
+    const url = new URL(request.url);
+    room = url.searchParams.get("room");
+    if (room === null) {
+      try {
+        room = decodeURIComponent(url.pathname.replace(/^\/+/, ""));
+      } catch {
+        return new Response("Bad Request: the room in the URL path is not valid percent-encoding", { status: 400 });
+      }
+    }
+  }
   const routed = new Request(request);
-  routed.headers.set(ROOM_HEADER, room || "default");
+  routed.headers.set(ROOM_HEADER, room);
   return namespace.get(namespace.idFromName(room || "default")).fetch(routed);
 }
 
-const ROOM_HEADER = "x-teleportal-room";
-
-// A token for room B must not open documents inside room A's object: its documents would live
-// apart from every other client of room B.
+// The object of room A never serves a token for room B: its documents would live apart from every
+// other client of room B. (With token routing the two always agree.)
 function sameRoom(context, request) {
   const routed = request.headers.get(ROOM_HEADER);
   if (routed === null || typeof context?.room !== "string" || context.room === "" || context.room === routed) return;
@@ -30,21 +51,20 @@ function sameRoom(context, request) {
  * Extend this (or use it as is) and export it as your Durable Object class. Override
  * `handlerOptions()` to pass onUpgrade / onConnect / onDisconnect hooks like getWebsocketHandlers
  * (`this.server` is the object's Server); `serverOptions()` configures that Server (its
- * `storage` defaults to this object's durable storage).
- * The token secret comes from the TELEPORTAL_SECRET binding.
+ * `storage` defaults to this object's durable storage). Permissions are checked on every message
+ * (the token's documentAccess); the token secret comes from the TELEPORTAL_SECRET binding.
  */
 export class TeleportalDurableObject {
   constructor(state, env) {
     this.state = state;
     this.env = env;
-    // Accepted updates survive eviction and hibernation in the object's storage; they are loaded
-    // before the first event is delivered.
+    // Documents are loaded from the object's storage when a client first opens them.
     this.documents = createDurableObjectStorage(state.storage);
-    this.server = new Server({ storage: this.documents, ...this.serverOptions() });
-    state.blockConcurrencyWhile(async () => {
-      for (const { key, document, envelopes } of await this.documents.load()) {
-        this.server.restoreDocument(key, document, envelopes);
-      }
+    this.server = new Server({
+      storage: this.documents,
+      secret: env?.TELEPORTAL_SECRET,
+      tickIntervalMs: 0, // no timer (it would keep the object awake): alarms and events drive time
+      ...this.serverOptions(),
     });
     // Without hooks every connection joins this object's Server. With an onConnect hook the hook
     // decides (as with getWebsocketHandlers); the Server still drops clients whose socket closed.
@@ -55,7 +75,7 @@ export class TeleportalDurableObject {
       acceptContext: sameRoom,
       ...this.handlerOptions(),
     });
-    this.handlers = createDurableObjectHandlers(this.hub, state);
+    this.handlers = createDurableObjectHandlers(this.hub, this.server, state);
   }
 
   /** @returns {import("../types/websocket-server").WebsocketHandlersOptions | {}} */
@@ -81,5 +101,9 @@ export class TeleportalDurableObject {
 
   webSocketError(ws, error) {
     return this.handlers.webSocketError(ws, error);
+  }
+
+  alarm() {
+    return this.handlers.alarm();
   }
 }

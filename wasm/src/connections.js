@@ -51,7 +51,7 @@ function concat(parts) {
 const kAuthenticateUpgrade = Symbol.for("teleportal.token.authenticateUpgrade");
 
 /** The token manager of the built-in upgrade check: the given one, or one for `secret`. */
-function upgradeTokens(options) {
+export function upgradeTokens(options) {
   if (options.tokenManager) {
     if (typeof options.tokenManager[kAuthenticateUpgrade] !== "function") {
       throw new TypeError("tokenManager must come from createTokenManager (teleportal/token)");
@@ -61,6 +61,25 @@ function upgradeTokens(options) {
   const secret = options.secret ?? (globalThis.process?.env?.TELEPORTAL_SECRET || null);
   if (secret == null) return null;
   return createTokenManager({ secret, issuer: options.issuer, audience: options.audience });
+}
+
+/**
+ * Verifies the token of an upgrade request (?token= or Authorization: Bearer) in one core call.
+ * Returns { context } (the claims plus `token`) or { response, error } (401 with a body saying why).
+ */
+export function verifyUpgradeRequest(tokens, request) {
+  const authorization = request.headers.get("authorization") ?? "";
+  const verdict = tokens
+    ? tokens[kAuthenticateUpgrade](request.url, authorization)
+    : core.authenticateUpgrade(request.url, authorization, new Uint8Array(0), false, "", "", 0);
+  if (verdict.ok) return { context: JSON.parse(verdict.context) };
+  return {
+    error: verdict.error,
+    response: new Response(verdict.body, {
+      status: verdict.status,
+      headers: { "content-type": "text/plain;charset=UTF-8", "WWW-Authenticate": 'Bearer realm="teleportal"' },
+    }),
+  };
 }
 
 /**
@@ -189,19 +208,12 @@ export class Hub {
 
   // Built-in check: the core extracts the token (?token= or Authorization: Bearer) and verifies it.
   #verifyUpgradeToken(request) {
-    const url = request.url;
-    const authorization = request.headers.get("authorization") ?? "";
-    const verdict = this.tokens
-      ? this.tokens[kAuthenticateUpgrade](url, authorization)
-      : core.authenticateUpgrade(url, authorization, new Uint8Array(0), false, "", "", 0);
-    if (!verdict.ok) {
-      this.log("info", "websocket_upgrade", { status_code: verdict.status, outcome: "rejected", error: verdict.error });
-      return new Response(verdict.body, {
-        status: verdict.status,
-        headers: { "content-type": "text/plain;charset=UTF-8", "WWW-Authenticate": 'Bearer realm="teleportal"' },
-      });
+    const verdict = verifyUpgradeRequest(this.tokens, request);
+    if (verdict.response) {
+      this.log("info", "websocket_upgrade", { status_code: verdict.response.status, outcome: "rejected", error: verdict.error });
+      return verdict.response;
     }
-    return JSON.parse(verdict.context);
+    return verdict.context;
   }
 
   /** A socket is open. Calls onConnect; if it throws, only this connection is closed. */

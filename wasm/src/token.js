@@ -83,6 +83,14 @@ export class TokenManager {
     return core.authenticateUpgrade(url, authorization, this.#secret, true, this.#issuer, this.#audience, nowSeconds());
   }
 
+  /**
+   * Internal to this package: what a Server needs to verify tokens itself (a `token` in a
+   * connection context, an in-band refresh). The secret stays inside the package.
+   */
+  [Symbol.for("teleportal.token.serverConfig")]() {
+    return { secret: this.#secret, issuer: this.#issuer, audience: this.#audience, allowMissingDocumentAccess: this.#allowMissing };
+  }
+
   #getVerifier() {
     if (this.#verifier === null) {
       this.#verifier = new core.TokenVerifier(this.#secret, this.#issuer, this.#audience);

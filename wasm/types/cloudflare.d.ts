@@ -2,11 +2,16 @@
 import type { WebsocketHandlersOptions } from "./websocket-server.js";
 import type { Server, ServerOptions } from "./server.js";
 
-/** Sends an upgrade to its room's Durable Object (room from ?room=, else the URL path). */
+/**
+ * Sends an upgrade to its room's Durable Object. With `secret` (or `tokenManager`) the token is
+ * verified at the edge (401 otherwise) and its `room` claim picks the object; without, the room
+ * comes from ?room=, else the URL path (400 when the path is not valid percent-encoding).
+ */
 export declare function routeToRoom(
   request: Request,
   namespace: { idFromName(name: string): unknown; get(id: unknown): { fetch(request: Request): Promise<Response> } },
-): Promise<Response>;
+  options?: { secret?: string | Uint8Array; tokenManager?: unknown },
+): Response | Promise<Response>;
 
 /** A Durable Object hosting one room with the WebSocket Hibernation API. */
 export declare class TeleportalDurableObject {
@@ -18,4 +23,6 @@ export declare class TeleportalDurableObject {
   webSocketMessage(ws: unknown, message: string | ArrayBuffer): Promise<void>;
   webSocketClose(ws: unknown, code: number, reason: string, wasClean: boolean): Promise<void>;
   webSocketError(ws: unknown, error: unknown): Promise<void>;
+  /** Token expiry and document unloading run on the object's alarm. */
+  alarm(): Promise<void>;
 }

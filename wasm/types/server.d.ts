@@ -1,13 +1,51 @@
 // teleportal/server
 import type { ConnectionContext } from "./websocket-server.js";
 
+import type { DocumentStorage } from "./storage.js";
+import type { DecodedMessage } from "./protocol.js";
+
+export interface PermissionCheck {
+  /** The connection context given to createClient. */
+  context: ConnectionContext;
+  /** The bare document name (as clients send it). */
+  documentId: string;
+  /** The message that made the server ask (the first one for this document on this connection). */
+  message: DecodedMessage;
+  type: "read" | "write";
+}
+
 export interface ServerOptions {
-  /** "token": each message is checked against the context's documentAccess (a verified token
-   *  payload); "none" (the default without a tokenManager): no per-document checks. */
+  /**
+   * "token" (the default): every message is checked against the connection's verified token
+   * claims (`documentAccess`: the built-in upgrade check puts them in the context; a context with
+   * only a `token` has it verified with the Server's secret). "none": no checks at all (explicit
+   * opt-out, logged at start). Ignored when `checkPermission` is given.
+   */
   permissions?: "none" | "token";
+  /**
+   * The application decides instead of the token: called once per (connection, document) for
+   * "read" and once for "write"; the answers are cached for the connection (a refresh asks again).
+   * Throwing or rejecting denies.
+   */
+  checkPermission?: (check: PermissionCheck) => boolean | Promise<boolean>;
+  /** The token secret (else the tokenManager's, else TELEPORTAL_SECRET): verifies context tokens and in-band refreshes. */
   tokenManager?: unknown;
+  secret?: string | Uint8Array;
+  /**
+   * Where documents live. Default: SQLite at TELEPORTAL_DB (default ./data/teleportal.sqlite) on
+   * Bun and Node. `new MemoryDocumentStorage()` keeps them in memory only.
+   */
+  storage?: DocumentStorage;
   /** Larger frames get a NACK "message-too-large". Default 10 MiB. */
   maxMessageSize?: number;
+  /** A document without connections is unloaded from memory after this long. Default 5000 ms. */
+  unloadAfterMs?: number;
+  /** Documents one connection may open; the next gets an auth-message denial. Default 1000. */
+  maxDocumentsPerConnection?: number;
+  /** Stored entries of a document after which storage compacts them into one. Default 64. */
+  compactAfter?: number;
+  /** How often expiry and unloading are checked (0: never by itself; call tick()). Default 1000 ms. */
+  tickIntervalMs?: number;
   logger?: (level: string, event: string, fields: Record<string, unknown>) => void;
 }
 
@@ -25,5 +63,14 @@ export declare class Server {
   createClient(transport: TransportLike, context?: ConnectionContext, id?: string): Promise<void>;
   disconnectClient(id: string): Promise<void>;
   getClient(id: string): { id: string; context: ConnectionContext; transport: TransportLike } | undefined;
+  /** Documents loaded in memory. */
+  readonly documentCount: number;
+  /** Resolves when every accepted update is committed and acknowledged. */
+  flushed(): Promise<void>;
+  /** Runs expiry and unloading now; returns when it next has work (ms since the epoch) or null. */
+  tick(now?: number): number | null;
+  /** Re-joins a restored connection to documents (after hibernation). */
+  rejoin(id: string, documents: string[]): void;
+  /** Disconnects every client, commits what is pending, closes storage the Server opened. */
   close(): Promise<void>;
 }

@@ -1,106 +1,51 @@
 #include "tp/server/server.hpp"
 
 #include <algorithm>
+#include <cmath>
 
+#include "session.hpp"
 #include "tp/protocol/envelope.hpp"
 #include "tp/token/access.hpp"
+#include "tp/token/token.hpp"
 #include "tp/yjs/updates.hpp"
 
 namespace tp::server {
 
 using protocol::Message;
 
-// Presence roster entry: one announced awareness id of one client.
-struct PresenceEntry {
-  ClientHandle client;
-  std::uint64_t awareness_id;
-};
-
-// The awareness ids each client announced, as the reference's Map<client, Map<id, ...>>: clients in
-// first-announce order, ids in announce order (re-announcing keeps a position).
-struct Roster {
-  std::vector<std::pair<ClientHandle, std::vector<std::uint64_t>>> by_client;
-
-  std::vector<std::uint64_t>* ids_of(ClientHandle c) {
-    for (auto& [client, ids] : by_client) {
-      if (client == c) return &ids;
-    }
-    return nullptr;
-  }
-  bool holds_any(ClientHandle c) {
-    auto* ids = ids_of(c);
-    return ids && !ids->empty();
-  }
-  // Moves `id` to `c` (silently taking it from whoever held it).
-  void announce(ClientHandle c, std::uint64_t id) {
-    for (auto& [client, ids] : by_client) {
-      if (client != c) ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end());
-    }
-    auto* mine = ids_of(c);
-    if (!mine) mine = &by_client.emplace_back(c, std::vector<std::uint64_t>{}).second;
-    if (std::find(mine->begin(), mine->end(), id) == mine->end()) mine->push_back(id);
-  }
-  bool unannounce(ClientHandle c, std::uint64_t id) {
-    auto* ids = ids_of(c);
-    if (!ids) return false;
-    auto it = std::find(ids->begin(), ids->end(), id);
-    if (it == ids->end()) return false;
-    ids->erase(it);
-    return true;
-  }
-  std::vector<PresenceEntry> entries() const {
-    std::vector<PresenceEntry> out;
-    for (const auto& [client, ids] : by_client) {
-      for (auto id : ids) out.push_back({client, id});
-    }
-    return out;
-  }
-  std::vector<std::uint64_t> remove_client(ClientHandle c) {
-    std::vector<std::uint64_t> gone;
-    for (auto it = by_client.begin(); it != by_client.end(); ++it) {
-      if (it->first == c) {
-        gone = std::move(it->second);
-        by_client.erase(it);
-        break;
-      }
-    }
-    return gone;
-  }
-};
-
-struct DocumentSession {
-  std::string key;
-  std::string document;  // bare name, as clients see it
-  bool encrypted = false;
-  bool tentative = true;  // fixed by the first doc/awareness message (spec 4.3)
-  struct Member {
-    ClientHandle client;
-    bool can_read;
-  };
-  std::vector<Member> members;         // join order
-  Roster roster;
-  std::vector<Bytes> pending;          // V2 structure updates not merged yet
-  std::vector<Bytes> sidecars;         // encrypted documents: opaque sidecars, in arrival order
-  std::uint32_t stored_appends = 0;    // PersistOutputs appended since the last replace
-
-  bool has_member(ClientHandle c) const {
-    return std::any_of(members.begin(), members.end(), [&](const Member& m) { return m.client == c; });
-  }
-};
-
 struct Server::Client {
   std::string id;
   nlohmann::json context;
-  std::string room;     // "" when the context has no non-empty string room
-  std::string user_id;  // "" when absent
-  std::vector<std::string> sessions;  // keys joined, in order
+  nlohmann::json claims;  // what the token rule reads (documentAccess); null: none verified
+  std::string room;       // "" when the context has no non-empty string room
+  std::string user_id;    // "" when absent
+  double exp_ms = 0;      // 0: the token never expires
+  bool expired = false;   // the 4401 close is out
+  std::vector<std::string> sessions;               // keys joined, in order
+  std::unordered_map<std::string, Access> access;  // decisions per document name
+  // Callback mode: frames wait here while the application decides `asking`.
+  bool awaiting = false;
+  std::deque<Bytes> waiting;
+  std::size_t waiting_bytes = 0;
   std::uint32_t invalid_frames = 0;
 };
 
-struct Server::Context {
+struct Server::Turn {
   ClientHandle sender;
   Client& client;
   Outputs& out;
+};
+
+// An accepted update waiting for its batch to commit.
+struct Server::Staged {
+  std::string key;
+  ClientHandle sender = 0;
+  std::string message_id;
+  Bytes frame;      // relayed verbatim
+  Bytes structure;  // V2 structure update (may be empty)
+  std::vector<Bytes> sidecars;
+  Bytes entry;  // what storage appends (empty: nothing to store)
+  bool step2 = false;
 };
 
 namespace {
@@ -119,6 +64,13 @@ std::string string_field(const nlohmann::json& j, const char* name) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string{};
 }
 
+double exp_ms_of(const nlohmann::json& claims) {
+  if (!claims.is_object()) return 0;
+  auto it = claims.find("exp");
+  if (it == claims.end() || !it->is_number()) return 0;
+  return it->get<double>() * 1000.0;
+}
+
 Message doc_message(const DocumentSession& s, protocol::Payload payload) {
   Message m;
   m.document = s.document;
@@ -127,154 +79,280 @@ Message doc_message(const DocumentSession& s, protocol::Payload payload) {
   return m;
 }
 
+Bytes ack_frame(const std::string& message_id, std::optional<std::string> error = std::nullopt,
+                std::optional<std::uint64_t> retry_after = std::nullopt) {
+  Message m;
+  m.payload = protocol::Ack{message_id, retry_after, std::move(error)};
+  return protocol::encode_message(m);
+}
+
 bool is_authoritative(const Message& m) {
   auto t = m.type();
   return t == protocol::MessageType::doc || t == protocol::MessageType::awareness;
 }
 
+enum class Need : std::uint8_t { nothing, read, write, never };
+
 // What a message needs (spec 2.4, with awareness and presence fixed to need read).
-const char* required_permission(const Message& m) {
+Need required_access(const Message& m) {
   using protocol::MessageType;
   switch (m.type()) {
     case MessageType::doc:
-      if (m.is<protocol::SyncStep2>() || m.is<protocol::DocUpdate>()) return "write";
-      if (m.is<protocol::AuthMessage>()) return nullptr;  // clients may not send these
-      return "read";
+      if (m.is<protocol::SyncStep2>() || m.is<protocol::DocUpdate>()) return Need::write;
+      if (m.is<protocol::AuthMessage>()) return Need::never;  // clients may not send these
+      return Need::read;
     case MessageType::awareness:
     case MessageType::presence:
-      return "read";
+      return Need::read;
     case MessageType::rpc: {
       static const char* writers[] = {"milestoneCreate", "milestoneUpdateName", "milestoneDelete",
                                       "milestoneRestore", "fileUpload"};
       const auto& method = m.get<protocol::Rpc>()->method;
       for (const char* w : writers) {
-        if (method == w) return "write";
+        if (method == w) return Need::write;
       }
-      return "read";
+      return Need::read;
     }
     case MessageType::ack:
-      return "";
+      return Need::nothing;
   }
-  return nullptr;
+  return Need::never;
+}
+
+const char* need_name(Need n) {
+  switch (n) {
+    case Need::nothing: return "nothing";
+    case Need::read: return "read";
+    case Need::write: return "write";
+    case Need::never: return "(never allowed)";
+  }
+  return "?";
+}
+
+bool satisfies(Access a, Need n) {
+  switch (n) {
+    case Need::nothing: return true;
+    case Need::read: return can(a, Access::read);
+    case Need::write: return can(a, Access::write);
+    case Need::never: return false;
+  }
+  return false;
 }
 
 }  // namespace
 
-Server::Server(ServerConfig config) : config_(config) {}
+std::string session_key(std::string_view room, std::string_view document) {
+  std::string key;
+  key.reserve(room.size() + document.size() + 1);
+  for (char c : room) {
+    if (c == '%') {
+      key += "%25";
+    } else if (c == '/') {
+      key += "%2F";
+    } else {
+      key.push_back(c);
+    }
+  }
+  key.push_back('/');
+  key.append(document);
+  return key;
+}
+
+Server::Server(ServerConfig config) : config_(std::move(config)) {}
 Server::~Server() = default;
 
-ClientHandle Server::open(std::string id, nlohmann::json context) {
+// The claims the token rule reads: the context itself when it carries documentAccess (the
+// built-in upgrade check puts the verified payload there), else its `token` verified here.
+void Server::adopt_claims(Client& c, nlohmann::json claims) {
+  c.exp_ms = exp_ms_of(claims);
+  c.claims = std::move(claims);
+  c.access.clear();
+}
+
+ClientHandle Server::open(std::string id, nlohmann::json context, double now_ms, Outputs& out) {
+  now_ms_ = std::max(now_ms_, now_ms);
   auto c = std::make_unique<Client>();
   c->id = std::move(id);
   c->room = string_field(context, "room");
   c->user_id = string_field(context, "userId");
   c->context = std::move(context);
+  if (c->context.contains("documentAccess")) {
+    adopt_claims(*c, c->context);
+  } else if (std::string token = string_field(c->context, "token"); !token.empty() && !config_.tokens.secret.empty()) {
+    token::VerifyOptions vo;
+    vo.secret = config_.tokens.secret;
+    vo.issuer = config_.tokens.issuer;
+    vo.audience = config_.tokens.audience;
+    auto v = token::verify(token, vo, now_ms / 1000.0);
+    if (v.valid) {
+      adopt_claims(*c, std::move(v.payload));
+    } else {
+      out.push_back(LogOutput{"warn", "context_token_invalid", {{"client_id", c->id}, {"error", v.error}}});
+    }
+  } else {
+    c->exp_ms = exp_ms_of(c->context);
+  }
+  if (config_.permissions == PermissionMode::token && c->claims.is_null()) {
+    out.push_back(LogOutput{
+        "warn", "context_without_claims",
+        {{"client_id", c->id},
+         {"error", "the connection context has no documentAccess claims and no token the server can verify: "
+                   "every document is denied (give the Server the token secret, a checkPermission "
+                   "function, or permissions: \"none\")"}}});
+  }
   ClientHandle h = next_handle_++;
+  if (c->exp_ms > 0 && now_ms >= c->exp_ms) {
+    c->expired = true;
+    out.push_back(CloseOutput{h, static_cast<int>(CloseCode::token_expired), "token expired"});
+  }
   clients_.emplace(h, std::move(c));
   return h;
-}
-
-std::string Server::session_key(const Client& c, const std::string& document) const {
-  return c.room.empty() ? document : c.room + "/" + document;
-}
-
-void Server::send(Context& cx, const Message& m) {
-  cx.out.push_back(SendOutput{{cx.sender}, protocol::encode_message(m)});
-}
-
-void Server::ack(Context& cx, const std::string& message_id) {
-  Message m;
-  m.payload = protocol::Ack{message_id, std::nullopt, std::nullopt};
-  send(cx, m);
-}
-
-void Server::nack(Context& cx, const std::string& message_id, const std::string& error) {
-  Message m;
-  m.payload = protocol::Ack{message_id, std::nullopt, error};
-  send(cx, m);
 }
 
 Outputs Server::message(ClientHandle handle, ByteView frame) {
   Outputs out;
   auto it = clients_.find(handle);
   if (it == clients_.end()) return out;  // closed already: late frames are dropped
-  Context cx{handle, *it->second, out};
+  deliver(out, handle, *it->second, frame);
+  return out;
+}
 
+void Server::deliver(Outputs& out, ClientHandle handle, Client& client, ByteView frame) {
+  Turn t{handle, client, out};
   if (protocol::is_ping_message(frame)) {
     out.push_back(SendOutput{{handle}, protocol::pong_message().to_bytes()});
-    return out;
+    return;
   }
-  if (protocol::is_pong_message(frame)) return out;
+  if (protocol::is_pong_message(frame)) return;
+  if (client.expired) return;  // the 4401 close is on its way
 
   if (frame.size > config_.max_message_size) {
-    nack(cx, protocol::message_id(frame),
-         "message-too-large: " + std::to_string(frame.size) + " > " +
-             std::to_string(config_.max_message_size) + " bytes");
-    return out;
+    out.push_back(SendOutput{{handle}, ack_frame(protocol::message_id(frame),
+                                                 "message-too-large: " + std::to_string(frame.size) + " > " +
+                                                     std::to_string(config_.max_message_size) + " bytes")});
+    return;
+  }
+  if (client.awaiting) {  // the application is deciding: keep arrival order
+    if (client.waiting.size() >= config_.max_queued_frames ||
+        client.waiting_bytes + frame.size > config_.max_queued_bytes) {
+      out.push_back(SendOutput{{handle}, ack_frame(protocol::message_id(frame),
+                                                   "Too many messages while a permission check is pending", 1000)});
+      return;
+    }
+    client.waiting.push_back(frame.to_bytes());
+    client.waiting_bytes += frame.size;
+    return;
   }
 
   auto decoded = decode_frame(frame);
   if (!decoded) {
-    std::string id = protocol::message_id(frame);
-    nack(cx, id, decoded.error().message);
+    out.push_back(SendOutput{{handle}, ack_frame(protocol::message_id(frame), decoded.error().message)});
     out.push_back(LogOutput{"warn", "invalid_frame",
-                            {{"client_id", cx.client.id}, {"code", decoded.error().code},
+                            {{"client_id", client.id}, {"code", decoded.error().code},
                              {"error", decoded.error().message}, {"bytes", frame.size}}});
-    if (++cx.client.invalid_frames >= config_.max_invalid_frames) {
-      out.push_back(CloseOutput{handle, 1008, "too many invalid frames"});
+    if (++client.invalid_frames >= config_.max_invalid_frames) {
+      out.push_back(CloseOutput{handle, static_cast<int>(CloseCode::policy_violation), "too many invalid frames"});
     }
-    return out;
-  }
-  cx.client.invalid_frames = 0;
-  handle_message(cx, decoded.value(), frame);
-  return out;
-}
-
-void Server::handle_message(Context& cx, const Message& m, ByteView frame) {
-  if (m.is<protocol::Ack>()) return;  // acks from clients need no reply
-  if (!permitted(cx, m)) return;
-  if (m.type() == protocol::MessageType::rpc && m.document.empty()) {
-    on_rpc(cx, m);
-    ack(cx, m.id);
     return;
   }
-  DocumentSession* s = session_for(cx, m);
+  client.invalid_frames = 0;
+  handle_message(t, decoded.value(), frame);
+}
+
+void Server::handle_message(Turn& t, const Message& m, ByteView frame) {
+  if (m.is<protocol::Ack>()) return;  // acks from clients need no reply
+  if (const auto* auth = m.get<protocol::AuthMessage>(); auth && auth->permission == protocol::Permission::allowed) {
+    on_auth(t, m);  // in-band token refresh
+    return;
+  }
+  if (m.document.empty()) {
+    if (m.type() != protocol::MessageType::rpc) {
+      t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Message has no document name")});
+      return;
+    }
+    // An rpc about no document cannot be checked against any document's permissions.
+    if (config_.permissions != PermissionMode::none) return deny(t, m, "(no document)");
+    on_rpc(t, m);
+    t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id)});
+    return;
+  }
+  Need need = required_access(m);
+  if (config_.permissions != PermissionMode::none) {
+    bool asked = false;
+    Access a = access_of(t, m.document, frame, asked);
+    if (asked) return;  // queued until the application answers
+    if (!satisfies(a, need)) return deny(t, m, need_name(need));
+  } else if (need == Need::never) {
+    t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id)});  // the reference acks a client auth-message
+    return;
+  }
+  DocumentSession* s = session_for(t, m);
   if (!s) return;
-  join(cx, *s);
+  if (!join(t, *s, m)) return;
+  if (s->loading) {
+    if (s->queue.size() >= config_.max_queued_frames || s->queued_bytes + frame.size > config_.max_queued_bytes) {
+      t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Document is loading: too many queued messages", 1000)});
+      return;
+    }
+    s->queue.push_back({t.sender, frame.to_bytes()});
+    s->queued_bytes += frame.size;
+    return;
+  }
+  apply(t, *s, m, frame);
+}
+
+void Server::apply(Turn& t, DocumentSession& s, const Message& m, ByteView frame) {
   switch (m.type()) {
     case protocol::MessageType::doc:
-      on_doc(cx, *s, m, frame);
+      on_doc(t, s, m, frame);
       return;
     case protocol::MessageType::awareness:
-      relay(cx, *s, frame);
+      relay(t.out, s, t.sender, frame);
       break;
     case protocol::MessageType::presence:
-      on_presence(cx, *s, m);
+      on_presence(t, s, m);
       break;
     case protocol::MessageType::rpc:
-      on_rpc(cx, m);
+      on_rpc(t, m);
       break;
     case protocol::MessageType::ack:
       return;
   }
-  ack(cx, m.id);
+  t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id)});
 }
 
-bool Server::permitted(Context& cx, const Message& m) {
-  if (m.document.empty() && m.type() != protocol::MessageType::rpc) {
-    nack(cx, m.id, "Message has no document name");
-    return false;
-  }
-  if (config_.permissions == PermissionMode::none) return true;
-  const char* need = required_permission(m);
-  if (need && (*need == '\0' || m.document.empty())) return true;
-  if (need && token::has_document_permission(cx.client.context, m.document, need)) return true;
+Access Server::decide_token_access(const Client& c, const std::string& document) const {
+  if (c.claims.is_null()) return Access::none;
+  token::PermissionOptions po;
+  po.allow_missing_document_access = config_.tokens.allow_missing_document_access;
+  std::uint8_t bits = 0;
+  if (token::has_document_permission(c.claims, document, "read", po)) bits |= 1;
+  if (token::has_document_permission(c.claims, document, "write", po)) bits |= 2;
+  return static_cast<Access>(bits);
+}
 
-  cx.out.push_back(LogOutput{"info", "permission_denied",
-                             {{"client_id", cx.client.id}, {"document", m.document},
-                              {"needs", need ? need : "(never allowed)"},
-                              {"message_type", protocol::payload_type_name(m.payload)}}});
-  // Replies to a denied message (spec 4.2): no ack, the client is not joined to the session.
+// The decision for (client, document), cached: the hot path pays one hash lookup per frame.
+Access Server::access_of(Turn& t, const std::string& document, ByteView frame, bool& asked) {
+  auto it = t.client.access.find(document);
+  if (it != t.client.access.end()) return it->second;
+  if (config_.permissions == PermissionMode::callback) {
+    t.client.awaiting = true;
+    t.client.waiting.push_back(frame.to_bytes());
+    t.client.waiting_bytes += frame.size;
+    t.out.push_back(PermissionOutput{t.sender, document, frame.to_bytes()});
+    asked = true;
+    return Access::none;
+  }
+  Access a = decide_token_access(t.client, document);
+  t.client.access.emplace(document, a);
+  return a;
+}
+
+// Replies to a denied message (spec 4.2): no ack, the client is not joined to the session.
+void Server::deny(Turn& t, const Message& m, const char* why) {
+  t.out.push_back(LogOutput{"info", "permission_denied",
+                            {{"client_id", t.client.id}, {"document", m.document}, {"needs", why},
+                             {"message_type", protocol::payload_type_name(m.payload)}}});
   Message reply;
   reply.document = m.document;
   reply.encrypted = m.encrypted;
@@ -291,12 +369,11 @@ bool Server::permitted(Context& cx, const Message& m) {
     reply.payload = protocol::AuthMessage{protocol::Permission::denied,
                                           "Insufficient permissions to access document " + m.document};
   }
-  send(cx, reply);
-  return false;
+  t.out.push_back(SendOutput{{t.sender}, protocol::encode_message(reply)});
 }
 
-DocumentSession* Server::session_for(Context& cx, const Message& m) {
-  std::string key = session_key(cx.client, m.document);
+DocumentSession* Server::session_for(Turn& t, const Message& m) {
+  std::string key = session_key(t.client.room, m.document);
   auto it = sessions_.find(key);
   if (it != sessions_.end()) {
     DocumentSession& s = *it->second;
@@ -305,9 +382,11 @@ DocumentSession* Server::session_for(Context& cx, const Message& m) {
       return &s;
     }
     if (!s.tentative) {
-      nack(cx, m.id, "Encryption state mismatch: existing session for document \"" + key +
-                         "\" has encrypted=" + (s.encrypted ? "true" : "false") +
-                         ", but requested encrypted=" + (m.encrypted ? "true" : "false"));
+      t.out.push_back(SendOutput{
+          {t.sender},
+          ack_frame(m.id, "Encryption state mismatch: existing session for document \"" + key +
+                              "\" has encrypted=" + (s.encrypted ? "true" : "false") +
+                              ", but requested encrypted=" + (m.encrypted ? "true" : "false"))});
       return nullptr;
     }
     // A session created by presence/rpc takes the mode of the first doc/awareness message. Unlike
@@ -316,36 +395,63 @@ DocumentSession* Server::session_for(Context& cx, const Message& m) {
     s.tentative = false;
     return &s;
   }
+  if (t.client.sessions.size() >= config_.max_documents_per_connection) {
+    refuse_document(t, m);
+    return nullptr;
+  }
   auto s = std::make_unique<DocumentSession>();
   s->key = key;
   s->document = m.document;
   s->encrypted = m.encrypted;
   s->tentative = !is_authoritative(m);
-  cx.out.push_back(LogOutput{"info", "session_created", {{"document_id", key}}});
+  s->loading = config_.persist;
+  t.out.push_back(LogOutput{"info", "session_created", {{"document_id", key}}});
+  if (s->loading) t.out.push_back(LoadOutput{key});
   return sessions_.emplace(key, std::move(s)).first->second.get();
 }
 
-void Server::join(Context& cx, DocumentSession& s) {
-  if (s.has_member(cx.sender)) return;
-  bool can_read = config_.permissions == PermissionMode::none ||
-                  token::has_document_permission(cx.client.context, s.document, "read");
-  s.members.push_back({cx.sender, can_read});
-  cx.client.sessions.push_back(s.key);
+void Server::refuse_document(Turn& t, const Message& m) {
+  t.out.push_back(LogOutput{"warn", "document_limit",
+                            {{"client_id", t.client.id}, {"limit", config_.max_documents_per_connection}}});
+  Message reply;
+  reply.document = m.document;
+  reply.encrypted = m.encrypted;
+  reply.payload = protocol::AuthMessage{
+      protocol::Permission::denied, "Too many open documents on this connection (limit " +
+                                        std::to_string(config_.max_documents_per_connection) + ")"};
+  t.out.push_back(SendOutput{{t.sender}, protocol::encode_message(reply)});
 }
 
-void Server::relay(Context& cx, DocumentSession& s, ByteView frame) {
+bool Server::join(Turn& t, DocumentSession& s, const Message& m) {
+  if (s.member(t.sender)) return true;
+  if (t.client.sessions.size() >= config_.max_documents_per_connection) {
+    refuse_document(t, m);
+    return false;
+  }
+  bool can_read = config_.permissions == PermissionMode::none;
+  if (!can_read) {
+    auto it = t.client.access.find(s.document);
+    can_read = it != t.client.access.end() && can(it->second, Access::read);
+  }
+  s.members.push_back({t.sender, can_read});
+  s.empty_since_ms = -1;
+  t.client.sessions.push_back(s.key);
+  t.out.push_back(JoinOutput{t.sender, s.document});
+  return true;
+}
+
+void Server::relay(Outputs& out, DocumentSession& s, ClientHandle except, ByteView frame) {
   SendOutput send_out;
   for (const auto& member : s.members) {
-    if (member.client != cx.sender && member.can_read) send_out.to.push_back(member.client);
+    if (member.client != except && member.can_read) send_out.to.push_back(member.client);
   }
   if (send_out.to.empty()) return;
   send_out.frame = frame.to_bytes();
-  cx.out.push_back(std::move(send_out));
+  out.push_back(std::move(send_out));
 }
 
-// The state of a session as one V2 update (merging the pending log into one entry). After
-// `compact_after` stored appends, storage is told to replace its log with the merged state.
-Result<Bytes> Server::materialize(DocumentSession& s, Outputs& out) {
+// The state of a session as one V2 update (merging the pending log into one entry).
+Result<Bytes> Server::materialize(DocumentSession& s) {
   if (s.pending.empty()) return Bytes{};
   if (s.pending.size() > 1) {
     std::vector<ByteView> views(s.pending.begin(), s.pending.end());
@@ -354,25 +460,18 @@ Result<Bytes> Server::materialize(DocumentSession& s, Outputs& out) {
     s.pending.clear();
     s.pending.push_back(std::move(merged).value());
   }
-  if (config_.persist && s.stored_appends >= config_.compact_after) {
-    protocol::ContentEncryptedEnvelope e;
-    e.structure_update = s.pending.front();
-    e.encrypted_sidecars = s.sidecars;
-    out.push_back(PersistOutput{s.key, s.document, protocol::encode_content_encrypted(e), true});
-    s.stored_appends = 0;
-  }
   return s.pending.front();
 }
 
-void Server::on_doc(Context& cx, DocumentSession& s, const Message& m, ByteView frame) {
+void Server::on_doc(Turn& t, DocumentSession& s, const Message& m, ByteView frame) {
   if (m.encrypted != s.encrypted) {
-    nack(cx, m.id, "Message encryption and document encryption are mismatched");
+    t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Message encryption and document encryption are mismatched")});
     return;
   }
   if (const auto* step1 = m.get<protocol::SyncStep1>()) {
-    auto state = materialize(s, cx.out);
+    auto state = materialize(s);
     if (!state) {
-      nack(cx, m.id, "Failed to read document state: " + state.error().message);
+      t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Failed to read document state: " + state.error().message)});
       return;
     }
     protocol::ContentEncryptedEnvelope envelope;
@@ -380,67 +479,295 @@ void Server::on_doc(Context& cx, DocumentSession& s, const Message& m, ByteView 
     if (!state.value().empty()) {
       auto diff = yjs::diff_update_v2(state.value(), step1->state_vector);
       if (!diff) {
-        nack(cx, m.id, "Invalid state vector: " + diff.error().message);
+        t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Invalid state vector: " + diff.error().message)});
         return;
       }
       auto sv = yjs::encode_state_vector_from_update_v2(state.value());
       if (!sv) {
-        nack(cx, m.id, "Failed to read document state: " + sv.error().message);
+        t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Failed to read document state: " + sv.error().message)});
         return;
       }
       envelope.structure_update = std::move(diff).value();
       envelope.encrypted_sidecars = s.sidecars;
       server_sv = std::move(sv).value();
     }
-    send(cx, doc_message(s, protocol::SyncStep2{2, protocol::encode_content_encrypted(envelope)}));
-    send(cx, doc_message(s, protocol::SyncStep1{std::move(server_sv)}));
-    ack(cx, m.id);
+    t.out.push_back(SendOutput{{t.sender}, protocol::encode_message(doc_message(
+                                               s, protocol::SyncStep2{2, protocol::encode_content_encrypted(envelope)}))});
+    t.out.push_back(SendOutput{{t.sender}, protocol::encode_message(doc_message(s, protocol::SyncStep1{std::move(server_sv)}))});
+    t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id)});
     return;
   }
   const Bytes* data = nullptr;
   if (const auto* step2 = m.get<protocol::SyncStep2>()) data = &step2->data;
   if (const auto* update = m.get<protocol::DocUpdate>()) data = &update->data;
-  if (data) {
-    // Validate before anything is relayed or stored: one bad update must not poison the document.
-    auto envelope = protocol::decode_content_encrypted(*data, protocol::EnvelopeMode::strict);
-    if (!envelope) {
-      // The reference's exact text (clients may match on it); the detail goes to the log.
-      nack(cx, m.id, "Failed to decode content-encrypted payload");
-      cx.out.push_back(LogOutput{"info", "invalid_update",
-                                 {{"client_id", cx.client.id}, {"error", envelope.error().message}}});
-      return;
-    }
-    const Bytes& structure = envelope.value().structure_update;
-    if (!structure.empty()) {
-      auto valid = yjs::validate_update_v2(structure);
-      if (!valid) {
-        nack(cx, m.id, "Invalid Y.js update: " + valid.error().message);
-        return;
-      }
-    }
-    relay(cx, s, frame);
-    if (config_.persist && (!structure.empty() || !envelope.value().encrypted_sidecars.empty())) {
-      protocol::ContentEncryptedEnvelope stored;
-      stored.structure_update = structure;
-      stored.encrypted_sidecars = envelope.value().encrypted_sidecars;
-      cx.out.push_back(PersistOutput{s.key, s.document, protocol::encode_content_encrypted(stored), false});
-      ++s.stored_appends;
-    }
-    if (!structure.empty()) s.pending.push_back(structure);
-    for (auto& sidecar : envelope.value().encrypted_sidecars) s.sidecars.push_back(std::move(sidecar));
-    if (s.pending.size() >= config_.merge_after) {
-      if (auto merged = materialize(s, cx.out); !merged) {
-        cx.out.push_back(LogOutput{"error", "merge_failed", {{"document_id", s.key}, {"error", merged.error().message}}});
-      }
-    }
-    if (m.is<protocol::SyncStep2>()) send(cx, doc_message(s, protocol::SyncDone{}));
-    ack(cx, m.id);
+  if (!data) {  // sync-done (and auth-message in "none" mode)
+    t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id)});
     return;
   }
-  ack(cx, m.id);  // sync-done (auth-message from clients never passes the gate in token mode)
+  // Validate before anything is relayed or stored: one bad update must not poison the document.
+  auto envelope = protocol::decode_content_encrypted(*data, protocol::EnvelopeMode::strict);
+  if (!envelope) {
+    // The reference's exact text (clients may match on it); the detail goes to the log.
+    t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Failed to decode content-encrypted payload")});
+    t.out.push_back(LogOutput{"info", "invalid_update", {{"client_id", t.client.id}, {"error", envelope.error().message}}});
+    return;
+  }
+  Staged st;
+  st.structure = std::move(envelope.value().structure_update);
+  if (!st.structure.empty()) {
+    auto valid = yjs::validate_update_v2(st.structure);
+    if (!valid) {
+      t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Invalid Y.js update: " + valid.error().message)});
+      return;
+    }
+  }
+  st.key = s.key;
+  st.sender = t.sender;
+  st.message_id = m.id;
+  st.frame = frame.to_bytes();
+  st.sidecars = std::move(envelope.value().encrypted_sidecars);
+  st.step2 = m.is<protocol::SyncStep2>();
+  if (!config_.persist) return accept_update(t.out, s, st);
+  if (!st.structure.empty() || !st.sidecars.empty()) {
+    protocol::ContentEncryptedEnvelope stored;
+    stored.structure_update = st.structure;
+    stored.encrypted_sidecars = st.sidecars;
+    st.entry = protocol::encode_content_encrypted(stored);
+  }
+  ++s.in_flight;
+  open_batch_.push_back(std::move(st));
 }
 
-void Server::on_presence(Context& cx, DocumentSession& s, const Message& m) {
+// A committed (or memory-only) update: into the state, out to the readers, ack to the sender.
+void Server::accept_update(Outputs& out, DocumentSession& s, Staged& st) {
+  if (!st.structure.empty()) s.pending.push_back(std::move(st.structure));
+  for (auto& sidecar : st.sidecars) s.sidecars.push_back(std::move(sidecar));
+  if (!st.entry.empty()) ++s.stored_entries;
+  relay(out, s, st.sender, st.frame);
+  if (clients_.count(st.sender)) {
+    if (st.step2) out.push_back(SendOutput{{st.sender}, protocol::encode_message(doc_message(s, protocol::SyncDone{}))});
+    out.push_back(SendOutput{{st.sender}, ack_frame(st.message_id)});
+  }
+  if (s.pending.size() >= config_.merge_after) {
+    if (auto merged = materialize(s); !merged) {
+      out.push_back(LogOutput{"error", "merge_failed", {{"document_id", s.key}, {"error", merged.error().message}}});
+    }
+  }
+  if (config_.persist && s.stored_entries >= config_.compact_after) {
+    out.push_back(CompactOutput{s.key});
+    s.stored_entries = 1;
+  }
+}
+
+Batch Server::flush() {
+  Batch b;
+  if (open_batch_.empty()) return b;
+  b.id = next_batch_++;
+  for (const auto& st : open_batch_) {
+    if (!st.entry.empty()) b.writes.push_back({st.key, st.entry});
+  }
+  in_flight_.emplace(b.id, std::move(open_batch_));
+  open_batch_.clear();
+  return b;
+}
+
+Outputs Server::committed(BatchId batch, bool ok, const std::string& error) {
+  Outputs out;
+  auto it = in_flight_.find(batch);
+  if (it == in_flight_.end()) return out;
+  std::vector<Staged> staged = std::move(it->second);
+  in_flight_.erase(it);
+  if (!ok) out.push_back(LogOutput{"error", "storage_write_failed", {{"batch", batch}, {"updates", staged.size()}, {"error", error}}});
+  for (auto& st : staged) {
+    auto s = sessions_.find(st.key);
+    if (s == sessions_.end()) continue;  // cannot happen: in-flight documents stay loaded
+    --s->second->in_flight;
+    if (ok) {
+      accept_update(out, *s->second, st);
+    } else if (clients_.count(st.sender)) {
+      out.push_back(SendOutput{{st.sender}, ack_frame(st.message_id, "Storage write failed: " + error)});
+    }
+    maybe_unload(out, *s->second);
+  }
+  return out;
+}
+
+Outputs Server::loaded(const std::string& key, const std::vector<ByteView>& entries) {
+  Outputs out;
+  auto it = sessions_.find(key);
+  if (it == sessions_.end() || !it->second->loading) return out;
+  DocumentSession& s = *it->second;
+  std::size_t skipped = 0;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    auto e = protocol::decode_content_encrypted(entries[i], protocol::EnvelopeMode::strict);
+    bool valid = static_cast<bool>(e);
+    if (valid && !e.value().structure_update.empty()) valid = static_cast<bool>(yjs::validate_update_v2(e.value().structure_update));
+    if (!valid) {
+      ++skipped;
+      out.push_back(LogOutput{"error", "storage_entry_invalid", {{"document_id", key}, {"index", i}}});
+      continue;
+    }
+    if (!e.value().structure_update.empty()) s.pending.push_back(std::move(e.value().structure_update));
+    for (auto& sidecar : e.value().encrypted_sidecars) s.sidecars.push_back(std::move(sidecar));
+  }
+  s.stored_entries = static_cast<std::uint32_t>(entries.size());
+  s.loading = false;
+  if (auto merged = materialize(s); !merged) {
+    out.push_back(LogOutput{"error", "merge_failed", {{"document_id", key}, {"error", merged.error().message}}});
+  }
+  out.push_back(LogOutput{"info", "document_loaded", {{"document_id", key}, {"entries", entries.size()}, {"skipped", skipped}}});
+  if (config_.persist && s.stored_entries >= config_.compact_after) {
+    out.push_back(CompactOutput{key});
+    s.stored_entries = 1;
+  }
+  // The frames that waited for the load, in arrival order (they passed the permission gate).
+  std::deque<DocumentSession::Queued> queue = std::move(s.queue);
+  s.queue.clear();
+  s.queued_bytes = 0;
+  for (auto& q : queue) {
+    auto c = clients_.find(q.client);
+    if (c != clients_.end()) deliver(out, q.client, *c->second, q.frame);
+  }
+  if (auto again = sessions_.find(key); again != sessions_.end()) maybe_unload(out, *again->second);
+  return out;
+}
+
+Outputs Server::load_failed(const std::string& key, const std::string& error) {
+  Outputs out;
+  auto it = sessions_.find(key);
+  if (it == sessions_.end() || !it->second->loading) return out;
+  DocumentSession& s = *it->second;
+  out.push_back(LogOutput{"error", "storage_load_failed", {{"document_id", key}, {"error", error}}});
+  for (const auto& q : s.queue) {
+    if (clients_.count(q.client)) {
+      out.push_back(SendOutput{{q.client}, ack_frame(protocol::message_id(q.frame), "Failed to load document: " + error, 1000)});
+    }
+  }
+  // Forget the session entirely: the next message retries the load.
+  for (const auto& m : s.members) {
+    auto c = clients_.find(m.client);
+    if (c == clients_.end()) continue;
+    auto& keys = c->second->sessions;
+    keys.erase(std::remove(keys.begin(), keys.end(), key), keys.end());
+  }
+  sessions_.erase(it);
+  return out;
+}
+
+void Server::maybe_unload(Outputs& out, DocumentSession& s) {
+  if (!config_.persist || !s.members.empty() || s.in_flight > 0 || s.loading || !s.queue.empty()) return;
+  if (config_.unload_after_ms > 0) {
+    if (s.empty_since_ms < 0) s.empty_since_ms = now_ms_;
+    return;
+  }
+  out.push_back(LogOutput{"info", "document_unloaded", {{"document_id", s.key}}});
+  sessions_.erase(s.key);
+}
+
+Outputs Server::tick(double now_ms) {
+  Outputs out;
+  now_ms_ = std::max(now_ms_, now_ms);
+  for (auto& [handle, c] : clients_) {
+    if (c->expired || c->exp_ms <= 0 || now_ms_ < c->exp_ms) continue;
+    c->expired = true;
+    out.push_back(LogOutput{"info", "token_expired", {{"client_id", c->id}}});
+    out.push_back(CloseOutput{handle, static_cast<int>(CloseCode::token_expired), "token expired"});
+  }
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    DocumentSession& s = *it->second;
+    if (s.empty_since_ms >= 0 && s.members.empty() && s.in_flight == 0 && !s.loading &&
+        now_ms_ - s.empty_since_ms >= static_cast<double>(config_.unload_after_ms)) {
+      out.push_back(LogOutput{"info", "document_unloaded", {{"document_id", s.key}}});
+      it = sessions_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return out;
+}
+
+std::optional<double> Server::next_deadline() const {
+  std::optional<double> next;
+  auto consider = [&](double at) {
+    if (!next || at < *next) next = at;
+  };
+  for (const auto& [handle, c] : clients_) {
+    if (!c->expired && c->exp_ms > 0) consider(c->exp_ms);
+  }
+  for (const auto& [key, s] : sessions_) {
+    if (s->empty_since_ms >= 0) consider(s->empty_since_ms + static_cast<double>(config_.unload_after_ms));
+  }
+  return next;
+}
+
+Outputs Server::permission(ClientHandle handle, const std::string& document, Access access) {
+  Outputs out;
+  auto it = clients_.find(handle);
+  if (it == clients_.end()) return out;
+  Client& c = *it->second;
+  c.access[document] = access;
+  // Already a member (a refresh re-asked): relays follow the new read bit.
+  if (auto s = sessions_.find(session_key(c.room, document)); s != sessions_.end()) {
+    if (auto* m = s->second->member(handle)) m->can_read = can(access, Access::read);
+  }
+  c.awaiting = false;
+  resume_client(out, handle);
+  return out;
+}
+
+void Server::resume_client(Outputs& out, ClientHandle handle) {
+  auto it = clients_.find(handle);
+  while (it != clients_.end() && !it->second->awaiting && !it->second->waiting.empty()) {
+    Client& c = *it->second;
+    Bytes frame = std::move(c.waiting.front());
+    c.waiting.pop_front();
+    c.waiting_bytes -= frame.size();
+    deliver(out, handle, c, frame);
+    it = clients_.find(handle);
+  }
+}
+
+// In-band token refresh: a client auth-message with permission "allowed" whose reason is a new
+// token. Verified like an upgrade token; it must name the same user and room. Permissions are
+// decided again from its claims and the connection's expiry moves to the new token's.
+void Server::on_auth(Turn& t, const Message& m) {
+  const auto& token_text = m.get<protocol::AuthMessage>()->reason;
+  auto refuse = [&](const std::string& why) {
+    t.out.push_back(LogOutput{"info", "token_refresh_refused", {{"client_id", t.client.id}, {"error", why}}});
+    t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Token refresh refused: " + why)});
+  };
+  if (config_.tokens.secret.empty()) return refuse("the server has no token secret");
+  token::VerifyOptions vo;
+  vo.secret = config_.tokens.secret;
+  vo.issuer = config_.tokens.issuer;
+  vo.audience = config_.tokens.audience;
+  auto v = token::verify(token_text, vo, now_ms_ / 1000.0);
+  if (!v.valid) return refuse(v.error);
+  if (string_field(v.payload, "userId") != t.client.user_id || string_field(v.payload, "room") != t.client.room) {
+    return refuse("the new token is for another user or room");
+  }
+  t.client.context["token"] = token_text;
+  for (const char* claim : {"exp", "iat", "documentAccess"}) {
+    if (v.payload.contains(claim)) t.client.context[claim] = v.payload[claim];
+  }
+  adopt_claims(t.client, std::move(v.payload));
+  // Memberships keep going with the new decisions (asked again in callback mode).
+  for (const auto& key : t.client.sessions) {
+    auto s = sessions_.find(key);
+    if (s == sessions_.end()) continue;
+    auto* member = s->second->member(t.sender);
+    if (!member) continue;
+    if (config_.permissions == PermissionMode::token) {
+      Access a = decide_token_access(t.client, s->second->document);
+      t.client.access[s->second->document] = a;
+      member->can_read = can(a, Access::read);
+    }
+  }
+  t.out.push_back(LogOutput{"info", "token_refreshed", {{"client_id", t.client.id}, {"exp_ms", t.client.exp_ms}}});
+  t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id)});
+}
+
+void Server::on_presence(Turn& t, DocumentSession& s, const Message& m) {
   auto entry_message = [&](const PresenceEntry& e, bool join) {
     const Client& owner = *clients_.at(e.client);
     protocol::PresenceClient pc{e.awareness_id, owner.id, owner.user_id, lib0::Any::object()};
@@ -455,35 +782,35 @@ void Server::on_presence(Context& cx, DocumentSession& s, const Message& m) {
   };
 
   if (const auto* announce = m.get<protocol::PresenceAnnounce>()) {
-    PresenceEntry mine{cx.sender, announce->awareness_id};
-    s.roster.announce(cx.sender, announce->awareness_id);
+    PresenceEntry mine{t.sender, announce->awareness_id};
+    s.roster.announce(t.sender, announce->awareness_id);
     // Peers that hold an announced id learn about the newcomer; the sender gets the whole roster.
     SendOutput to_peers;
     for (const auto& member : s.members) {
-      if (member.client != cx.sender && member.can_read && s.roster.holds_any(member.client)) {
+      if (member.client != t.sender && member.can_read && s.roster.holds_any(member.client)) {
         to_peers.to.push_back(member.client);
       }
     }
-    for (const auto& e : s.roster.entries()) cx.out.push_back(SendOutput{{cx.sender}, entry_message(e, true)});
+    for (const auto& e : s.roster.entries()) t.out.push_back(SendOutput{{t.sender}, entry_message(e, true)});
     if (!to_peers.to.empty()) {
       to_peers.frame = entry_message(mine, true);
-      cx.out.push_back(std::move(to_peers));
+      t.out.push_back(std::move(to_peers));
     }
     return;
   }
   if (const auto* unannounce = m.get<protocol::PresenceUnannounce>()) {
-    if (!s.roster.unannounce(cx.sender, unannounce->awareness_id)) return;
+    if (!s.roster.unannounce(t.sender, unannounce->awareness_id)) return;
     SendOutput leave_out;
     for (const auto& member : s.members) {
       if (member.can_read) leave_out.to.push_back(member.client);
     }
-    leave_out.frame = entry_message({cx.sender, unannounce->awareness_id}, false);
-    cx.out.push_back(std::move(leave_out));
+    leave_out.frame = entry_message({t.sender, unannounce->awareness_id}, false);
+    t.out.push_back(std::move(leave_out));
   }
   // join / leave / heartbeat from clients are server-to-client messages: ignored.
 }
 
-void Server::on_rpc(Context& cx, const Message& m) {
+void Server::on_rpc(Turn& t, const Message& m) {
   const auto* rpc = m.get<protocol::Rpc>();
   if (rpc->request_type != protocol::RpcRequestType::request) return;
   if (!std::holds_alternative<protocol::RpcSuccess>(rpc->result)) return;
@@ -492,20 +819,28 @@ void Server::on_rpc(Context& cx, const Message& m) {
   r.method = rpc->method;
   r.request_type = protocol::RpcRequestType::response;
   r.original_request_id = m.id;
-  r.result = protocol::RpcError{
-      501, "Unknown RPC method: " + rpc->method,
-      lib0::Any::object({{"method", lib0::Any::string(rpc->method)}})};
+  r.result = protocol::RpcError{501, "Unknown RPC method: " + rpc->method,
+                                lib0::Any::object({{"method", lib0::Any::string(rpc->method)}})};
   Message reply;
   reply.document = m.document;
   reply.encrypted = m.encrypted;
   reply.payload = std::move(r);
-  send(cx, reply);
+  t.out.push_back(SendOutput{{t.sender}, protocol::encode_message(reply)});
 }
 
 void Server::leave(Outputs& out, ClientHandle c, DocumentSession& s) {
   s.members.erase(std::remove_if(s.members.begin(), s.members.end(),
                                  [&](const DocumentSession::Member& m) { return m.client == c; }),
                   s.members.end());
+  // Frames of this client waiting for the load are dropped with it.
+  for (auto q = s.queue.begin(); q != s.queue.end();) {
+    if (q->client == c) {
+      s.queued_bytes -= q->frame.size();
+      q = s.queue.erase(q);
+    } else {
+      ++q;
+    }
+  }
   std::vector<std::uint64_t> gone = s.roster.remove_client(c);
   std::vector<ClientHandle> readers;
   for (const auto& m : s.members) {
@@ -516,8 +851,7 @@ void Server::leave(Outputs& out, ClientHandle c, DocumentSession& s) {
   for (auto id : gone) {
     Message msg;
     msg.document = s.document;
-    msg.payload = protocol::PresenceLeave{
-        protocol::PresenceClient{id, owner.id, owner.user_id, lib0::Any::object()}};
+    msg.payload = protocol::PresenceLeave{protocol::PresenceClient{id, owner.id, owner.user_id, lib0::Any::object()}};
     out.push_back(SendOutput{readers, protocol::encode_message(msg)});
   }
 }
@@ -531,47 +865,69 @@ Outputs Server::close(ClientHandle handle) {
     if (s != sessions_.end()) leave(out, handle, *s->second);
   }
   out.push_back(LogOutput{"info", "client_disconnect", {{"client_id", it->second->id}}});
+  std::vector<std::string> keys = std::move(it->second->sessions);
   clients_.erase(it);
+  for (const auto& key : keys) {
+    auto s = sessions_.find(key);
+    if (s != sessions_.end()) maybe_unload(out, *s->second);
+  }
+  return out;
+}
+
+Outputs Server::rejoin(ClientHandle handle, const std::string& document) {
+  Outputs out;
+  auto it = clients_.find(handle);
+  if (it == clients_.end() || document.empty()) return out;
+  Turn t{handle, *it->second, out};
+  if (config_.permissions != PermissionMode::none) {
+    auto cached = t.client.access.find(document);
+    Access a = Access::none;
+    if (cached != t.client.access.end()) {
+      a = cached->second;
+    } else if (config_.permissions == PermissionMode::token) {
+      a = decide_token_access(t.client, document);
+      t.client.access.emplace(document, a);
+    }  // callback mode without a decision: the next message of the client asks
+    if (!can(a, Access::read)) return out;
+  }
+  Message m;  // non-authoritative: the document's encryption mode stays open
+  m.document = document;
+  m.payload = protocol::PresenceAnnounce{};
+  if (DocumentSession* s = session_for(t, m)) join(t, *s, m);
   return out;
 }
 
 Bytes Server::document_state(const std::string& key) {
   auto it = sessions_.find(key);
   if (it == sessions_.end()) return {};
-  Outputs ignored;
-  auto state = materialize(*it->second, ignored);
+  auto state = materialize(*it->second);
   return state ? std::move(state).value() : Bytes{};
 }
 
-Outputs Server::restore(const std::string& key, const std::string& document,
-                        const std::vector<ByteView>& envelopes) {
-  Outputs out;
-  auto& slot = sessions_[key];
-  if (!slot) {
-    slot = std::make_unique<DocumentSession>();
-    slot->key = key;
-    slot->document = document;
-  }
-  DocumentSession& s = *slot;
-  for (std::size_t i = 0; i < envelopes.size(); ++i) {
-    auto e = protocol::decode_content_encrypted(envelopes[i], protocol::EnvelopeMode::strict);
-    bool ok = static_cast<bool>(e);
-    if (ok && !e.value().structure_update.empty()) ok = static_cast<bool>(yjs::validate_update_v2(e.value().structure_update));
-    if (!ok) {
-      out.push_back(LogOutput{"error", "storage_entry_invalid", {{"document_id", key}, {"index", i}}});
+Result<Bytes> Server::merge_entries(const std::vector<ByteView>& entries, Outputs& out) const {
+  std::vector<Bytes> structures;
+  protocol::ContentEncryptedEnvelope merged;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    auto e = protocol::decode_content_encrypted(entries[i], protocol::EnvelopeMode::strict);
+    bool valid = static_cast<bool>(e);
+    if (valid && !e.value().structure_update.empty()) valid = static_cast<bool>(yjs::validate_update_v2(e.value().structure_update));
+    if (!valid) {
+      out.push_back(LogOutput{"error", "storage_entry_invalid", {{"index", i}, {"during", "compaction"}}});
       continue;
     }
-    if (!e.value().structure_update.empty()) s.pending.push_back(std::move(e.value().structure_update));
-    for (auto& sidecar : e.value().encrypted_sidecars) s.sidecars.push_back(std::move(sidecar));
-    ++s.stored_appends;
+    if (!e.value().structure_update.empty()) structures.push_back(std::move(e.value().structure_update));
+    for (auto& sidecar : e.value().encrypted_sidecars) merged.encrypted_sidecars.push_back(std::move(sidecar));
   }
-  out.push_back(LogOutput{"info", "document_restored", {{"document_id", key}, {"entries", envelopes.size()}}});
-  return out;
+  if (structures.size() == 1) {
+    merged.structure_update = std::move(structures.front());
+  } else if (!structures.empty()) {
+    std::vector<ByteView> views(structures.begin(), structures.end());
+    auto m = yjs::merge_updates_v2(views);
+    if (!m) return m.error();
+    merged.structure_update = std::move(m).value();
+  }
+  return protocol::encode_content_encrypted(merged);
 }
-
-}  // namespace tp::server
-
-namespace tp::server {
 
 FrameVerdict inspect_frame(ByteView frame) {
   FrameVerdict v;
@@ -583,9 +939,7 @@ FrameVerdict inspect_frame(ByteView frame) {
   auto decoded = decode_frame(frame);
   if (decoded) return v;
   v.error = decoded.error().message;
-  protocol::Message nack;
-  nack.payload = protocol::Ack{protocol::message_id(frame), std::nullopt, v.error};
-  v.reply = protocol::encode_message(nack);
+  v.reply = ack_frame(protocol::message_id(frame), v.error);
   return v;
 }
 

@@ -1,16 +1,16 @@
-// The document server as a state machine: bytes and connection events in, actions out.
-// No sockets, clocks or storage inside: the host carries out every Output (send a frame to some
-// clients, close a client, log an event). Behaviour follows the reference server routing
-// (teleportal-spec.md section 4) except for the bugs of section 6, which are fixed here:
-//   - awareness and presence need read permission, and broadcasts only reach readers (item 1);
-//   - an update must be a valid Y.js V2 update inside a valid envelope, or it is refused before it
-//     is stored or relayed (item 2);
-//   - an undecodable frame gets a NACK and the connection stays usable (item 4).
+// The document server as a state machine: bytes, connection events, storage answers and time in;
+// actions out. No sockets, clocks or storage inside: the host carries out every Output (send a
+// frame to some clients, close a client, load or store a document, ask the application for a
+// permission, log an event) and reports back (loaded, committed, permission, tick).
+// Behaviour follows the reference server routing (teleportal-spec.md section 4) except for the
+// bugs of section 6, which are fixed here (see README.md next to this header).
 #pragma once
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <variant>
@@ -22,6 +22,19 @@
 namespace tp::server {
 
 using ClientHandle = std::uint32_t;
+using BatchId = std::uint64_t;
+
+// What a client may do with one document: two bits, decided once per (client, document).
+enum class Access : std::uint8_t { none = 0, read = 1, write = 2, read_write = 3 };
+inline bool can(Access a, Access need) {
+  return (static_cast<std::uint8_t>(a) & static_cast<std::uint8_t>(need)) == static_cast<std::uint8_t>(need);
+}
+
+// Close codes the core decides (RFC 6455 + the 4000 private range). Documented in README.md.
+enum class CloseCode : int {
+  policy_violation = 1008,  // too many invalid frames in a row
+  token_expired = 4401,     // the token's exp passed and no refresh came in-band
+};
 
 struct SendOutput {
   std::vector<ClientHandle> to;
@@ -37,37 +50,75 @@ struct LogOutput {
   std::string event;  // snake_case event name
   nlohmann::json fields = nlohmann::json::object();
 };
-// Durable storage: `envelope` (a content-encrypted envelope: V2 structure update + sidecars) is
-// appended to what is stored for `key`, or, when `replace` is set, replaces all of it (compaction).
-struct PersistOutput {
-  std::string key;       // session key (room-prefixed)
-  std::string document;  // bare document name, needed to restore the session
-  Bytes envelope;
-  bool replace = false;
+// The host reads everything stored for `key` and answers loaded() or load_failed().
+struct LoadOutput {
+  std::string key;
 };
-using Output = std::variant<SendOutput, CloseOutput, LogOutput, PersistOutput>;
+// The host replaces what is stored for `key` by merge_entries(stored entries), atomically
+// (DocumentStorage.compact). Nothing needs to be reported back.
+struct CompactOutput {
+  std::string key;
+};
+// The application's checkPermission decides (client, document); the host answers permission().
+// `frame` is the message that needed it (the callback receives it decoded).
+struct PermissionOutput {
+  ClientHandle client = 0;
+  std::string document;
+  Bytes frame;
+};
+// A client became a member of a document (hosts that must restore memberships keep a list).
+struct JoinOutput {
+  ClientHandle client = 0;
+  std::string document;
+};
+using Output = std::variant<SendOutput, CloseOutput, LogOutput, LoadOutput, CompactOutput, PermissionOutput,
+                            JoinOutput>;
 using Outputs = std::vector<Output>;
 
+// What flush() hands the host: append `entry` to `key`, all writes in one transaction.
+struct StorageWrite {
+  std::string key;
+  Bytes entry;
+};
+struct Batch {
+  BatchId id = 0;
+  std::vector<StorageWrite> writes;  // empty: nothing to commit
+};
+
 enum class PermissionMode : std::uint8_t {
-  none,   // every message is allowed (the reference without checkPermission)
-  token,  // the connection context is a verified token payload: documentAccess decides
+  none,      // explicit opt-out: every message is allowed
+  token,     // the connection's verified claims (documentAccess) decide (the default)
+  callback,  // the application's checkPermission decides (PermissionOutput / permission())
+};
+
+struct TokenConfig {
+  Bytes secret;  // empty: contexts are trusted as given; no in-band refresh
+  std::string issuer = "teleportal";
+  std::string audience = "teleportal";
+  bool allow_missing_document_access = false;
 };
 
 struct ServerConfig {
-  PermissionMode permissions = PermissionMode::none;
+  PermissionMode permissions = PermissionMode::token;
+  TokenConfig tokens;
   std::size_t max_message_size = 10 * 1024 * 1024;
   // Consecutive undecodable frames after which a connection is closed (1008).
   std::uint32_t max_invalid_frames = 64;
-  // Emit PersistOutputs (only when the host has durable storage for them).
-  bool persist = false;
-  // Stored appends after which the next read also replaces the stored log with one merged entry.
-  std::uint32_t compact_after = 32;
-  // In-memory pending updates after which a write merges them (bounds memory between reads).
+  // true: documents are loaded (LoadOutput) and accepted updates stored (flush/committed) before
+  // they are acknowledged or relayed. false: memory only, applied at once (native tests, fuzzing).
+  bool persist = true;
+  // Stored entries of a document after which storage is told to compact it into one.
+  std::uint32_t compact_after = 64;
+  // In-memory pending updates after which they are merged (bounds memory between reads).
   std::uint32_t merge_after = 256;
+  // A document without members is unloaded this long after its last member left (0: at once).
+  std::uint64_t unload_after_ms = 5000;
+  // Documents one connection may have open; the next is refused with an auth-message.
+  std::uint32_t max_documents_per_connection = 1000;
+  // Frames waiting for one document's load (or one client's permission answer).
+  std::uint32_t max_queued_frames = 1024;
+  std::size_t max_queued_bytes = 16 * 1024 * 1024;
 };
-
-// What the server keeps for one document (session key): the Y.js state and who is in it.
-struct DocumentSession;
 
 // For connections no Server consumes: what the core says about one frame on its own. A ping
 // gets a pong; a frame that is not a valid Teleportal message gets a NACK and an error text.
@@ -77,6 +128,12 @@ struct FrameVerdict {
 };
 FrameVerdict inspect_frame(ByteView frame);
 
+// The storage key of a document: the room with '%' and '/' escaped, '/', the document name.
+// Unambiguous: ("a", "b/c") -> "a/b/c" and ("a/b", "c") -> "a%2Fb/c"; no room -> "/name".
+std::string session_key(std::string_view room, std::string_view document);
+
+struct DocumentSession;
+
 class Server {
  public:
   explicit Server(ServerConfig config = {});
@@ -84,44 +141,78 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // A connection joins. `context` must be a JSON object (userId, room, documentAccess, ...).
-  ClientHandle open(std::string id, nlohmann::json context);
-  // One frame from a client; the outputs say what to send, close and log.
+  // A connection joins. `context` must be a JSON object (userId, room, documentAccess, exp, ...).
+  // In token mode a context without documentAccess but with a `token` is verified here. Outputs
+  // (a 4401 close for an already expired token, logs) go to `out`.
+  ClientHandle open(std::string id, nlohmann::json context, double now_ms, Outputs& out);
+  // One frame from a client.
   Outputs message(ClientHandle client, ByteView frame);
   // The connection is gone: leaves every session (presence-leave to the others). Idempotent.
   Outputs close(ClientHandle client);
 
+  // Makes a restored connection (a socket woken after hibernation) a member of `document` again,
+  // as a JoinOutput once said, so that it keeps receiving relays without sending anything first.
+  // The permission is decided again (a client without read access is not re-joined).
+  Outputs rejoin(ClientHandle client, const std::string& document);
+
+  // Storage answers to a LoadOutput: the stored entries in order, or why the load failed.
+  Outputs loaded(const std::string& key, const std::vector<ByteView>& entries);
+  Outputs load_failed(const std::string& key, const std::string& error);
+  // Everything accepted since the last flush, as one batch for the host to commit.
+  Batch flush();
+  // The host's answer for a batch: on success the updates are applied, relayed and acknowledged;
+  // on failure every sender gets a NACK and nothing is relayed.
+  Outputs committed(BatchId batch, bool ok, const std::string& error = {});
+  // The application's decision for (client, document); resumes the client's queued frames.
+  Outputs permission(ClientHandle client, const std::string& document, Access access);
+  // Time passes: expired tokens close (4401), idle documents unload.
+  Outputs tick(double now_ms);
+  // When tick() next has something to do (ms since the epoch), or nullopt.
+  std::optional<double> next_deadline() const;
+
+  // Compaction for DocumentStorage.compact: stored entries -> one entry. Invalid entries are
+  // skipped (reported in `out`).
+  Result<Bytes> merge_entries(const std::vector<ByteView>& entries, Outputs& out) const;
+
   std::size_t client_count() const { return clients_.size(); }
   std::size_t session_count() const { return sessions_.size(); }
-  // The stored (merged) V2 structure update of a session key, empty when none.
+  // The merged V2 structure update of a loaded document, empty when none.
   Bytes document_state(const std::string& key);
-  // Seeds a document from durable storage (the envelopes PersistOutputs asked to store, in order)
-  // before clients use it. Invalid entries are skipped and reported in the returned outputs.
-  Outputs restore(const std::string& key, const std::string& document, const std::vector<ByteView>& envelopes);
 
  private:
   struct Client;
-  struct Context;  // the message being processed: sender, outputs
+  struct Turn;  // the message being processed: sender, its client, the outputs
+  struct Staged;
 
-  void handle_message(Context& cx, const protocol::Message& m, ByteView frame);
-  bool permitted(Context& cx, const protocol::Message& m);
-  DocumentSession* session_for(Context& cx, const protocol::Message& m);
-  void join(Context& cx, DocumentSession& s);
-  void on_doc(Context& cx, DocumentSession& s, const protocol::Message& m, ByteView frame);
-  void on_presence(Context& cx, DocumentSession& s, const protocol::Message& m);
-  void on_rpc(Context& cx, const protocol::Message& m);
-  void relay(Context& cx, DocumentSession& s, ByteView frame);
+  void deliver(Outputs& out, ClientHandle handle, Client& client, ByteView frame);
+  void handle_message(Turn& t, const protocol::Message& m, ByteView frame);
+  Access access_of(Turn& t, const std::string& document, ByteView frame, bool& asked);
+  void deny(Turn& t, const protocol::Message& m, const char* why);
+  DocumentSession* session_for(Turn& t, const protocol::Message& m);
+  bool join(Turn& t, DocumentSession& s, const protocol::Message& m);
+  void apply(Turn& t, DocumentSession& s, const protocol::Message& m, ByteView frame);
+  void on_doc(Turn& t, DocumentSession& s, const protocol::Message& m, ByteView frame);
+  void on_auth(Turn& t, const protocol::Message& m);
+  void on_presence(Turn& t, DocumentSession& s, const protocol::Message& m);
+  void on_rpc(Turn& t, const protocol::Message& m);
+  void accept_update(Outputs& out, DocumentSession& s, Staged& st);
+  void relay(Outputs& out, DocumentSession& s, ClientHandle except, ByteView frame);
   void leave(Outputs& out, ClientHandle c, DocumentSession& s);
-  Result<Bytes> materialize(DocumentSession& s, Outputs& out);
-  void send(Context& cx, const protocol::Message& m);
-  void ack(Context& cx, const std::string& message_id);
-  void nack(Context& cx, const std::string& message_id, const std::string& error);
-  std::string session_key(const Client& c, const std::string& document) const;
+  void maybe_unload(Outputs& out, DocumentSession& s);
+  Result<Bytes> materialize(DocumentSession& s);
+  Access decide_token_access(const Client& c, const std::string& document) const;
+  void adopt_claims(Client& c, nlohmann::json claims);
+  void refuse_document(Turn& t, const protocol::Message& m);
+  void resume_client(Outputs& out, ClientHandle handle);
 
   ServerConfig config_;
+  double now_ms_ = 0;
   ClientHandle next_handle_ = 1;
+  BatchId next_batch_ = 1;
   std::unordered_map<ClientHandle, std::unique_ptr<Client>> clients_;
   std::map<std::string, std::unique_ptr<DocumentSession>> sessions_;
+  std::vector<Staged> open_batch_;
+  std::map<BatchId, std::vector<Staged>> in_flight_;
 };
 
 }  // namespace tp::server

@@ -1,0 +1,103 @@
+// What the server keeps per document while it is loaded: its state, members, presence roster,
+// and the frames that wait for its load. Private to the server module.
+#pragma once
+#include <algorithm>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "tp/server/server.hpp"
+
+namespace tp::server {
+
+// Presence roster entry: one announced awareness id of one client.
+struct PresenceEntry {
+  ClientHandle client;
+  std::uint64_t awareness_id;
+};
+
+// The awareness ids each client announced, as the reference's Map<client, Map<id, ...>>: clients in
+// first-announce order, ids in announce order (re-announcing keeps a position).
+struct Roster {
+  std::vector<std::pair<ClientHandle, std::vector<std::uint64_t>>> by_client;
+
+  std::vector<std::uint64_t>* ids_of(ClientHandle c) {
+    for (auto& [client, ids] : by_client) {
+      if (client == c) return &ids;
+    }
+    return nullptr;
+  }
+  bool holds_any(ClientHandle c) {
+    auto* ids = ids_of(c);
+    return ids && !ids->empty();
+  }
+  // Moves `id` to `c` (silently taking it from whoever held it).
+  void announce(ClientHandle c, std::uint64_t id) {
+    for (auto& [client, ids] : by_client) {
+      if (client != c) ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end());
+    }
+    auto* mine = ids_of(c);
+    if (!mine) mine = &by_client.emplace_back(c, std::vector<std::uint64_t>{}).second;
+    if (std::find(mine->begin(), mine->end(), id) == mine->end()) mine->push_back(id);
+  }
+  bool unannounce(ClientHandle c, std::uint64_t id) {
+    auto* ids = ids_of(c);
+    if (!ids) return false;
+    auto it = std::find(ids->begin(), ids->end(), id);
+    if (it == ids->end()) return false;
+    ids->erase(it);
+    return true;
+  }
+  std::vector<PresenceEntry> entries() const {
+    std::vector<PresenceEntry> out;
+    for (const auto& [client, ids] : by_client) {
+      for (auto id : ids) out.push_back({client, id});
+    }
+    return out;
+  }
+  std::vector<std::uint64_t> remove_client(ClientHandle c) {
+    std::vector<std::uint64_t> gone;
+    for (auto it = by_client.begin(); it != by_client.end(); ++it) {
+      if (it->first == c) {
+        gone = std::move(it->second);
+        by_client.erase(it);
+        break;
+      }
+    }
+    return gone;
+  }
+};
+
+struct DocumentSession {
+  std::string key;
+  std::string document;  // bare name, as clients see it
+  bool encrypted = false;
+  bool tentative = true;  // fixed by the first doc/awareness message (spec 4.3)
+  bool loading = false;   // a LoadOutput is out; frames wait in `queue`
+  struct Member {
+    ClientHandle client;
+    bool can_read;
+  };
+  std::vector<Member> members;  // join order
+  Roster roster;
+  std::vector<Bytes> pending;   // V2 structure updates not merged yet
+  std::vector<Bytes> sidecars;  // encrypted documents: opaque sidecars, in arrival order
+  struct Queued {
+    ClientHandle client;
+    Bytes frame;
+  };
+  std::deque<Queued> queue;  // frames that arrived while loading, in order
+  std::size_t queued_bytes = 0;
+  std::uint32_t stored_entries = 0;  // entries in storage since the last compaction
+  std::uint32_t in_flight = 0;       // accepted updates not committed yet
+  double empty_since_ms = -1;        // >= 0: no members since then (unload candidate)
+
+  Member* member(ClientHandle c) {
+    for (auto& m : members) {
+      if (m.client == c) return &m;
+    }
+    return nullptr;
+  }
+};
+
+}  // namespace tp::server

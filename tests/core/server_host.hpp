@@ -1,0 +1,123 @@
+// A host for the server core in tests: answers loads from an in-memory store, commits every
+// flushed batch, compacts when told, until the core has nothing more to ask. Failures and time
+// are switches. (The JS Server does the same with real storage and real time.)
+#pragma once
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tp/server/server.hpp"
+
+namespace tp::testing {
+
+// The frame a reference transcript step sent, found by scenario name and label prefix.
+inline Bytes vector_frame(const std::string& scenario, const std::string& label) {
+  static nlohmann::json v = [] {
+    std::ifstream in(std::string(TP_VECTORS_DIR) + "/server.json");
+    return nlohmann::json::parse(in);
+  }();
+  for (const auto& s : v["scenarios"]) {
+    if (s["name"] != scenario) continue;
+    for (const auto& step : s["steps"]) {
+      if (step.value("label", "").rfind(label, 0) == 0) return *from_hex(step["hex"].get<std::string>());
+    }
+  }
+  FAIL("no vector step " << scenario << " / " << label);
+  return {};
+}
+
+
+struct ServerHost {
+  server::Server srv;
+  std::map<std::string, std::vector<Bytes>> store;
+  double now_ms = 1.7e12;
+  bool fail_commits = false;
+  bool fail_loads = false;
+  bool hold_loads = false;  // leave LoadOutputs unanswered (answer_loads() later)
+  std::vector<std::string> held;
+  std::size_t commits = 0;
+
+  explicit ServerHost(server::ServerConfig config = {}) : srv(std::move(config)) {}
+
+  server::ClientHandle open(const std::string& id, nlohmann::json context, server::Outputs* out = nullptr) {
+    server::Outputs o;
+    auto h = srv.open(id, std::move(context), now_ms, o);
+    settle(o);
+    if (out) *out = std::move(o);
+    return h;
+  }
+  server::Outputs send(server::ClientHandle c, const Bytes& frame) {
+    auto out = srv.message(c, frame);
+    settle(out);
+    return out;
+  }
+  server::Outputs close(server::ClientHandle c) {
+    auto out = srv.close(c);
+    settle(out);
+    return out;
+  }
+  server::Outputs tick(double advance_ms) {
+    now_ms += advance_ms;
+    auto out = srv.tick(now_ms);
+    settle(out);
+    return out;
+  }
+  server::Outputs answer_loads() {
+    server::Outputs out;
+    auto keys = std::move(held);
+    held.clear();
+    for (const auto& k : keys) load(k, out);
+    settle(out);
+    return out;
+  }
+
+  // Carries out loads, compactions and commits until the core asks for nothing more.
+  void settle(server::Outputs& out) {
+    for (std::size_t i = 0;; ) {
+      for (; i < out.size(); ++i) {
+        if (const auto* l = std::get_if<server::LoadOutput>(&out[i])) {
+          if (hold_loads) {
+            held.push_back(l->key);
+          } else {
+            std::string key = l->key;
+            load(key, out);
+          }
+        } else if (const auto* c = std::get_if<server::CompactOutput>(&out[i])) {
+          std::string key = c->key;
+          compact(key, out);
+        }
+      }
+      auto batch = srv.flush();
+      if (batch.id == 0) return;
+      ++commits;
+      if (!fail_commits) {
+        for (auto& w : batch.writes) store[w.key].push_back(w.entry);
+      }
+      auto more = srv.committed(batch.id, !fail_commits, fail_commits ? "disk full" : "");
+      out.insert(out.end(), more.begin(), more.end());
+    }
+  }
+
+ private:
+  void load(const std::string& key, server::Outputs& out) {
+    server::Outputs more;
+    if (fail_loads) {
+      more = srv.load_failed(key, "database is locked");
+    } else {
+      const auto& entries = store[key];
+      std::vector<ByteView> views(entries.begin(), entries.end());
+      more = srv.loaded(key, views);
+    }
+    out.insert(out.end(), more.begin(), more.end());
+  }
+  void compact(const std::string& key, server::Outputs& out) {
+    auto& entries = store[key];
+    std::vector<ByteView> views(entries.begin(), entries.end());
+    auto merged = srv.merge_entries(views, out);
+    if (merged) entries = {merged.value()};
+  }
+};
+
+}  // namespace tp::testing

@@ -1,0 +1,393 @@
+// The server core's document lifecycle and security model: load on demand (frames queued in
+// order), acknowledgement only after commit, failing storage, unload and reload, compaction,
+// per-connection limits, token expiry and in-band refresh, application permission callbacks.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "server_host.hpp"
+#include "tp/protocol/envelope.hpp"
+#include "tp/protocol/message.hpp"
+#include "tp/token/token.hpp"
+
+using nlohmann::json;
+using namespace tp;
+
+namespace {
+
+const Bytes kSyncStep1 = *from_hex("594a530103646f630000000100");  // doc "doc", empty SV
+
+json full_access() { return json::parse(R"([{"pattern":"*","permissions":["read","write"]}])"); }
+json read_only() { return json::parse(R"([{"pattern":"*","permissions":["read"]}])"); }
+json ctx(const char* user, json access = full_access(), const char* room = "room-1") {
+  return {{"userId", user}, {"room", room}, {"documentAccess", std::move(access)}};
+}
+
+std::vector<protocol::Message> sent_to(const server::Outputs& outs, server::ClientHandle to) {
+  std::vector<protocol::Message> v;
+  for (const auto& o : outs) {
+    const auto* s = std::get_if<server::SendOutput>(&o);
+    if (!s || std::find(s->to.begin(), s->to.end(), to) == s->to.end()) continue;
+    auto m = protocol::decode_message(s->frame);
+    if (m) v.push_back(m.value());
+  }
+  return v;
+}
+bool got_raw(const server::Outputs& outs, server::ClientHandle to, const Bytes& frame) {
+  for (const auto& o : outs) {
+    const auto* s = std::get_if<server::SendOutput>(&o);
+    if (s && s->frame == frame && std::find(s->to.begin(), s->to.end(), to) != s->to.end()) return true;
+  }
+  return false;
+}
+std::optional<protocol::Ack> ack_of(const std::vector<protocol::Message>& msgs, const std::string& id) {
+  for (const auto& m : msgs) {
+    if (const auto* a = m.get<protocol::Ack>(); a && a->message_id == id) return *a;
+  }
+  return std::nullopt;
+}
+bool has_log(const server::Outputs& outs, const std::string& event) {
+  for (const auto& o : outs) {
+    if (const auto* l = std::get_if<server::LogOutput>(&o); l && l->event == event) return true;
+  }
+  return false;
+}
+int close_code(const server::Outputs& outs, server::ClientHandle c) {
+  for (const auto& o : outs) {
+    if (const auto* x = std::get_if<server::CloseOutput>(&o); x && x->client == c) return x->code;
+  }
+  return 0;
+}
+
+Bytes update_frame(const std::string& document, const Bytes& v2);
+
+// "hello world" by Y.js client 101 (a self-contained V2 update from the reference transcripts).
+Bytes update_v2() {
+  auto m = protocol::decode_message(testing::vector_frame("basic-sync-and-fanout", "A sync-step-2 with its full state"));
+  auto e = protocol::decode_content_encrypted(m.value().get<protocol::SyncStep2>()->data, protocol::EnvelopeMode::strict);
+  return e.value().structure_update;
+}
+const Bytes kUpdate = update_frame("doc", update_v2());
+
+Bytes update_frame(const std::string& document, const Bytes& v2) {
+  protocol::Message m;
+  m.document = document;
+  protocol::ContentEncryptedEnvelope e;
+  e.structure_update = v2;
+  m.payload = protocol::DocUpdate{2, protocol::encode_content_encrypted(e)};
+  return protocol::encode_message(m);
+}
+
+
+std::string mint(const std::string& secret, const std::string& user, const std::string& room, double now_s,
+                 double expires_in, const std::string& access_json) {
+  token::MintOptions mo;
+  mo.secret.assign(secret.begin(), secret.end());
+  mo.expires_in = expires_in;
+  auto t = token::mint_text(user, room, access_json, mo, now_s);
+  REQUIRE(t);
+  return t.value();
+}
+
+Bytes auth_frame(const std::string& document, const std::string& token) {
+  protocol::Message m;
+  m.document = document;
+  m.payload = protocol::AuthMessage{protocol::Permission::allowed, token};
+  return protocol::encode_message(m);
+}
+
+}  // namespace
+
+TEST_CASE("session keys are unambiguous across rooms and document names", "[server][lifecycle]") {
+  CHECK(server::session_key("a", "b/c") == "a/b/c");
+  CHECK(server::session_key("a/b", "c") == "a%2Fb/c");
+  CHECK(server::session_key("", "x") == "/x");
+  CHECK(server::session_key("50%", "d") == "50%25/d");
+
+  testing::ServerHost h;
+  auto a = h.open("A", ctx("a", full_access(), "a"));
+  auto b = h.open("B", ctx("b", full_access(), "a/b"));
+  auto doc_bc = update_frame("b/c", update_v2());
+  h.send(a, doc_bc);
+  // B in room "a/b" opens document "c": a different document, nothing of A's content.
+  protocol::Message step1;
+  step1.document = "c";
+  step1.payload = protocol::SyncStep1{{0}};
+  auto out = sent_to(h.send(b, protocol::encode_message(step1)), b);
+  REQUIRE(out.size() == 3);
+  auto step2 = out[0].get<protocol::SyncStep2>();
+  REQUIRE(step2);
+  CHECK(to_hex(step2->data) == "01000000");  // empty document
+  CHECK(h.store["a/b/c"].size() == 1);
+  CHECK(h.store["a%2Fb/c"].empty());
+}
+
+TEST_CASE("frames wait for the document's load and run in arrival order", "[server][lifecycle]") {
+  testing::ServerHost h;
+  protocol::ContentEncryptedEnvelope stored;
+  stored.structure_update = update_v2();
+  h.store["room-1/doc"] = {protocol::encode_content_encrypted(stored)};
+  h.hold_loads = true;
+  auto a = h.open("A", ctx("a"));
+  auto out = h.send(a, kSyncStep1);
+  CHECK(sent_to(out, a).empty());  // nothing before the load
+  CHECK(h.held == std::vector<std::string>{"room-1/doc"});
+  h.send(a, protocol::ping_message().to_bytes());  // pings are answered at once
+  auto later = h.answer_loads();
+  auto msgs = sent_to(later, a);
+  REQUIRE(msgs.size() == 3);
+  CHECK(msgs[0].is<protocol::SyncStep2>());
+  CHECK(msgs[1].get<protocol::SyncStep1>()->state_vector == Bytes({0x01, 0x65, 0x05}));  // stored state loaded
+  CHECK(msgs[2].is<protocol::Ack>());
+}
+
+TEST_CASE("a failing load NACKs the waiting frames with retryAfter; the next message retries", "[server][lifecycle]") {
+  testing::ServerHost h;
+  h.fail_loads = true;
+  auto a = h.open("A", ctx("a"));
+  auto msgs = sent_to(h.send(a, kSyncStep1), a);
+  REQUIRE(msgs.size() == 1);
+  const auto* nack = msgs[0].get<protocol::Ack>();
+  REQUIRE(nack);
+  CHECK(nack->error.value_or("") == "Failed to load document: database is locked");
+  CHECK(nack->retry_after.value_or(0) == 1000);
+  h.fail_loads = false;
+  CHECK(sent_to(h.send(a, kSyncStep1), a).size() == 3);
+}
+
+TEST_CASE("an update is acknowledged and relayed only after its batch committed", "[server][lifecycle]") {
+  testing::ServerHost h;
+  auto a = h.open("A", ctx("a"));
+  auto b = h.open("B", ctx("b"));
+  h.send(a, kSyncStep1);
+  h.send(b, kSyncStep1);
+  // Drive the core by hand: message, then flush, then commit.
+  auto direct = h.srv.message(a, kUpdate);
+  CHECK(sent_to(direct, a).empty());
+  CHECK(sent_to(direct, b).empty());
+  auto batch = h.srv.flush();
+  REQUIRE(batch.writes.size() == 1);
+  CHECK(batch.writes[0].key == "room-1/doc");
+  auto after = h.srv.committed(batch.id, true);
+  CHECK(got_raw(after, b, kUpdate));
+  CHECK(ack_of(sent_to(after, a), protocol::message_id(kUpdate)));
+  CHECK_FALSE(ack_of(sent_to(after, a), protocol::message_id(kUpdate))->error);
+}
+
+TEST_CASE("a failed commit NACKs the update, relays nothing and leaves the state unchanged", "[server][lifecycle]") {
+  testing::ServerHost h;
+  auto a = h.open("A", ctx("a"));
+  auto b = h.open("B", ctx("b"));
+  h.send(a, kSyncStep1);
+  h.send(b, kSyncStep1);
+  h.fail_commits = true;
+  auto out = h.send(a, kUpdate);
+  CHECK_FALSE(got_raw(out, b, kUpdate));
+  auto nack = ack_of(sent_to(out, a), protocol::message_id(kUpdate));
+  REQUIRE(nack);
+  CHECK(nack->error.value_or("") == "Storage write failed: disk full");
+  CHECK(has_log(out, "storage_write_failed"));
+  CHECK(h.srv.document_state("room-1/doc").empty());
+  h.fail_commits = false;
+  out = h.send(a, kUpdate);  // the client resends: now it is stored, relayed, acked
+  CHECK(got_raw(out, b, kUpdate));
+  CHECK(h.store["room-1/doc"].size() == 1);
+}
+
+TEST_CASE("documents unload when idle and reload with the same state", "[server][lifecycle]") {
+  server::ServerConfig config;
+  config.unload_after_ms = 3000;
+  testing::ServerHost h(config);
+  auto a = h.open("A", ctx("a"));
+  h.send(a, kUpdate);
+  Bytes before = h.srv.document_state("room-1/doc");
+  REQUIRE_FALSE(before.empty());
+  h.close(a);
+  CHECK(h.srv.session_count() == 1);
+  CHECK(h.srv.next_deadline().value_or(0) == Approx(h.now_ms + 3000));
+  h.tick(1000);
+  CHECK(h.srv.session_count() == 1);
+  auto out = h.tick(2500);
+  CHECK(has_log(out, "document_unloaded"));
+  CHECK(h.srv.session_count() == 0);
+  auto b = h.open("B", ctx("b"));
+  auto msgs = sent_to(h.send(b, kSyncStep1), b);
+  REQUIRE(msgs.size() == 3);
+  CHECK(msgs[1].get<protocol::SyncStep1>()->state_vector == Bytes({0x01, 0x65, 0x05}));
+  CHECK(h.srv.document_state("room-1/doc") == before);
+}
+
+TEST_CASE("stored entries are compacted into one, corrupt entries skipped", "[server][lifecycle]") {
+  server::ServerConfig config;
+  config.compact_after = 4;
+  config.unload_after_ms = 0;
+  testing::ServerHost h(config);
+  auto a = h.open("A", ctx("a"));
+  for (int i = 0; i < 3; ++i) h.send(a, kUpdate);  // the same update thrice: idempotent content
+  CHECK(h.store["room-1/doc"].size() == 3);
+  h.send(a, kUpdate);
+  CHECK(h.store["room-1/doc"].size() == 1);  // the 4th entry triggered compaction
+  h.store["room-1/doc"].push_back(Bytes{0x01, 0x05, 0xff});  // damaged
+  Bytes state = h.srv.document_state("room-1/doc");
+  h.close(a);  // unloads at once (unload_after_ms 0)
+  CHECK(h.srv.session_count() == 0);
+  auto b = h.open("B", ctx("b"));
+  auto out = h.send(b, kSyncStep1);
+  CHECK(has_log(out, "storage_entry_invalid"));
+  CHECK(h.srv.document_state("room-1/doc") == state);
+}
+
+TEST_CASE("a connection may open a bounded number of documents", "[server][lifecycle]") {
+  server::ServerConfig config;
+  config.max_documents_per_connection = 2;
+  testing::ServerHost h(config);
+  auto a = h.open("A", ctx("a"));
+  auto open_doc = [&](const std::string& name) {
+    protocol::Message m;
+    m.document = name;
+    m.payload = protocol::SyncStep1{{0}};
+    return sent_to(h.send(a, protocol::encode_message(m)), a);
+  };
+  CHECK(open_doc("one").size() == 3);
+  CHECK(open_doc("two").size() == 3);
+  auto refused = open_doc("three");
+  REQUIRE(refused.size() == 1);
+  const auto* auth = refused[0].get<protocol::AuthMessage>();
+  REQUIRE(auth);
+  CHECK(auth->permission == protocol::Permission::denied);
+  CHECK(auth->reason == "Too many open documents on this connection (limit 2)");
+  CHECK(h.srv.session_count() == 2);
+  CHECK(open_doc("one").size() == 3);  // the open ones keep working
+}
+
+TEST_CASE("token mode is the default: a context without claims gets nothing", "[server][lifecycle]") {
+  testing::ServerHost h;
+  server::Outputs opened;
+  auto a = h.open("A", {{"userId", "a"}, {"room", "room-1"}}, &opened);
+  CHECK(has_log(opened, "context_without_claims"));
+  auto msgs = sent_to(h.send(a, kSyncStep1), a);
+  REQUIRE(msgs.size() == 1);
+  CHECK(msgs[0].get<protocol::AuthMessage>()->reason == "Insufficient permissions to access document doc");
+  // An rpc without a document cannot be checked: refused (the reference lets it through).
+  protocol::Message rpc;
+  protocol::Rpc r;
+  r.method = "milestoneList";
+  r.result = protocol::RpcSuccess{lib0::Any::object()};
+  rpc.payload = r;
+  msgs = sent_to(h.send(a, protocol::encode_message(rpc)), a);
+  REQUIRE(msgs.size() == 1);
+  CHECK(std::get<protocol::RpcError>(msgs[0].get<protocol::Rpc>()->result).status_code == 403);
+}
+
+TEST_CASE("a context's token is verified with the server's secret", "[server][lifecycle]") {
+  server::ServerConfig config;
+  config.tokens.secret = {'s', 'e', 'c'};
+  testing::ServerHost h(config);
+  std::string token = mint("sec", "a", "room-1", h.now_ms / 1000, 3600, R"([{"pattern":"doc","permissions":["read"]}])");
+  auto a = h.open("A", {{"userId", "a"}, {"room", "room-1"}, {"token", token}});
+  CHECK(sent_to(h.send(a, kSyncStep1), a).size() == 3);  // read granted by the token
+  auto msgs = sent_to(h.send(a, kUpdate), a);            // write is not
+  REQUIRE(msgs.size() == 1);
+  CHECK(msgs[0].is<protocol::AuthMessage>());
+  std::string forged = mint("other", "a", "room-1", h.now_ms / 1000, 3600, R"([{"pattern":"*","permissions":["read"]}])");
+  server::Outputs opened;
+  auto b = h.open("B", {{"userId", "a"}, {"room", "room-1"}, {"token", forged}}, &opened);
+  CHECK(has_log(opened, "context_token_invalid"));
+  CHECK(sent_to(h.send(b, kSyncStep1), b)[0].is<protocol::AuthMessage>());
+}
+
+TEST_CASE("an expiring token closes the connection with 4401 unless refreshed in-band", "[server][lifecycle]") {
+  server::ServerConfig config;
+  config.tokens.secret = {'s', 'e', 'c'};
+  testing::ServerHost h(config);
+  double now_s = h.now_ms / 1000;
+  json a_ctx = ctx("a");
+  a_ctx["exp"] = now_s + 10;
+  json b_ctx = ctx("b");
+  b_ctx["exp"] = now_s + 10;
+  auto a = h.open("A", a_ctx);
+  auto b = h.open("B", b_ctx);
+  CHECK(h.srv.next_deadline().value_or(0) == Approx((now_s + 10) * 1000));
+  CHECK(close_code(h.tick(5000), a) == 0);
+
+  // B refreshes: same user and room, later expiry, read-only now.
+  std::string fresh = mint("sec", "b", "room-1", h.now_ms / 1000, 3600, R"([{"pattern":"*","permissions":["read"]}])");
+  auto refreshed = sent_to(h.send(b, auth_frame("doc", fresh)), b);
+  REQUIRE(refreshed.size() == 1);
+  CHECK_FALSE(refreshed[0].get<protocol::Ack>()->error);
+  // Another user's token is refused, and so is garbage.
+  std::string other = mint("sec", "mallory", "room-1", h.now_ms / 1000, 3600, R"([])");
+  auto refused = sent_to(h.send(b, auth_frame("doc", other)), b);
+  CHECK(refused[0].get<protocol::Ack>()->error.value_or("") ==
+        "Token refresh refused: the new token is for another user or room");
+  refused = sent_to(h.send(b, auth_frame("doc", "not.a.token")), b);
+  CHECK(refused[0].get<protocol::Ack>()->error.value_or("").rfind("Token refresh refused: ", 0) == 0);
+
+  auto out = h.tick(6000);  // past the first exp
+  CHECK(close_code(out, a) == 4401);
+  CHECK(close_code(out, b) == 0);
+  CHECK(has_log(out, "token_expired"));
+  // The refreshed permissions apply: B can still read but no longer write.
+  CHECK(sent_to(h.send(b, kSyncStep1), b).size() == 3);
+  CHECK(sent_to(h.send(b, kUpdate), b)[0].is<protocol::AuthMessage>());
+  // A's frames after expiry are not processed.
+  CHECK(sent_to(h.send(a, kSyncStep1), a).empty());
+}
+
+TEST_CASE("a refresh that drops read access stops relays to that connection", "[server][lifecycle]") {
+  server::ServerConfig config;
+  config.tokens.secret = {'s', 'e', 'c'};
+  testing::ServerHost h(config);
+  auto a = h.open("A", ctx("a"));
+  auto b = h.open("B", ctx("b"));
+  h.send(b, kSyncStep1);
+  CHECK(got_raw(h.send(a, kUpdate), b, kUpdate));
+  std::string none = mint("sec", "b", "room-1", h.now_ms / 1000, 3600, R"([{"pattern":"other","permissions":["read"]}])");
+  h.send(b, auth_frame("doc", none));
+  CHECK_FALSE(got_raw(h.send(a, kUpdate), b, kUpdate));
+}
+
+TEST_CASE("callback mode asks the application once per (client, document) and queues meanwhile", "[server][lifecycle]") {
+  server::ServerConfig config;
+  config.permissions = server::PermissionMode::callback;
+  server::Server srv(config);
+  server::Outputs ignored;
+  auto a = srv.open("A", {{"userId", "a"}}, 0, ignored);
+  auto out = srv.message(a, kSyncStep1);
+  REQUIRE(out.size() == 1);
+  const auto* ask = std::get_if<server::PermissionOutput>(&out[0]);
+  REQUIRE(ask);
+  CHECK(ask->document == "doc");
+  CHECK(ask->frame == kSyncStep1);
+  CHECK(srv.message(a, kUpdate).empty());  // waits behind the question
+  out = srv.permission(a, "doc", server::Access::read);
+  // The sync-step-1 goes on (to the load), the update is denied (read only).
+  bool loads = false;
+  for (const auto& o : out) loads |= std::holds_alternative<server::LoadOutput>(o);
+  CHECK(loads);
+  auto msgs = sent_to(out, a);
+  REQUIRE(msgs.size() == 1);
+  CHECK(msgs[0].is<protocol::AuthMessage>());
+  out = srv.message(a, kSyncStep1);  // decided: no new question
+  for (const auto& o : out) CHECK_FALSE(std::holds_alternative<server::PermissionOutput>(o));
+}
+
+TEST_CASE("a restored connection rejoins its documents and receives relays without sending", "[server][lifecycle]") {
+  testing::ServerHost h;
+  auto writer = h.open("W", ctx("w"));
+  auto listener = h.open("L", ctx("l"));
+  auto no_read = h.open("N", ctx("n", json::parse(R"([{"pattern":"other","permissions":["read"]}])")));
+  auto out = h.srv.rejoin(listener, "doc");
+  bool joined = false;
+  for (const auto& o : out) {
+    if (const auto* j = std::get_if<server::JoinOutput>(&o)) joined = j->client == listener && j->document == "doc";
+  }
+  CHECK(joined);
+  h.settle(out);
+  auto denied = h.srv.rejoin(no_read, "doc");
+  CHECK(denied.empty());
+  out = h.send(writer, kUpdate);
+  CHECK(got_raw(out, listener, kUpdate));
+  CHECK_FALSE(got_raw(out, no_read, kUpdate));
+}

@@ -1,0 +1,40 @@
+// What every storage backend shares: the checks on what is written and the view on what is read.
+
+/**
+ * The bytes of one write, checked before anything is stored (a backend would otherwise coerce a
+ * string into a blob, or a number into a key).
+ * @param {unknown} key @param {unknown} entry
+ * @returns {Uint8Array}
+ */
+export function entryBytes(key, entry) {
+  if (typeof key !== "string") throw new TypeError(`storage key must be a string, got ${typeof key}`);
+  if (!(entry instanceof Uint8Array)) throw new TypeError(`storage entry for ${JSON.stringify(key)} must be a Uint8Array`);
+  return entry;
+}
+
+/**
+ * A driver's blob (Buffer, Uint8Array, ArrayBuffer) as a plain Uint8Array, without copying.
+ * @param {Uint8Array | ArrayBuffer} blob
+ */
+export function asBytes(blob) {
+  if (blob instanceof ArrayBuffer) return new Uint8Array(blob);
+  return blob.constructor === Uint8Array ? blob : new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength);
+}
+
+/**
+ * Imports a runtime's own module (bun:sqlite, node:fs, better-sqlite3, postgres) only when called.
+ * The specifier is a variable so that bundlers (esbuild for workerd) leave it alone.
+ * @param {string} specifier
+ * @returns {Promise<any>}
+ */
+export const runtimeImport = (specifier) => import(/* webpackIgnore: true */ /* @vite-ignore */ specifier);
+
+/**
+ * Throws a clear error outside Bun and Node (workerd, browsers), where `runtimeImport` cannot reach
+ * their modules. @param {string} what
+ */
+export function requireBunOrNode(what) {
+  const node = /** @type {any} */ (globalThis).process?.versions?.node;
+  if ("Bun" in globalThis || (node && globalThis.navigator?.userAgent !== "Cloudflare-Workers")) return;
+  throw new Error(`${what} runs on Bun and Node; in a Durable Object use createDurableObjectStorage(ctx.storage)`);
+}
