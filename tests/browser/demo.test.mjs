@@ -9,8 +9,6 @@ import { join } from "node:path";
 import { launchBrowser, startServe } from "./browser.mjs";
 
 const WAIT = { timeout: 10_000 };
-// scripts/serve has no durable storage on this branch yet (the lead is adding SQLite at TELEPORTAL_DB).
-const DURABLE = { todo: "needs durable storage in host-bun/serve.js (TELEPORTAL_DB)" };
 let browser;
 let server;
 let dir;
@@ -104,7 +102,7 @@ test("the document picker switches documents on the same connection", async () =
 
 // The server keeps documents in SQLite at TELEPORTAL_DB. Ann's document is held by nobody while
 // the server restarts, so only storage can bring it back; Carol's page stays open and reconnects.
-test("a page reconnects after the server restarts and its text is still there (durable storage)", DURABLE, async () => {
+test("a page reconnects after the server restarts and its text is still there (durable storage)", async () => {
   const [annDoc, carolDoc] = [freshDocument(), freshDocument()];
   const [ann, carol] = await Promise.all([openPage("Ann", annDoc), openPage("Carol", carolDoc)]);
   for (const [p, text] of [[ann, "Ann wrote this before the restart"], [carol, "Carol keeps her page open"]]) {

