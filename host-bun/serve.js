@@ -1,6 +1,6 @@
 // The project's server: Bun.serve + the built-in token check (no onUpgrade), every connection
 // joins one Server that enforces the tokens' documentAccess and stores documents in SQLite.
-// Started by scripts/serve.
+// Started by scripts/serve (Bun); `node host-bun/serve.js` runs the same server on Node.
 //   HOST (127.0.0.1), PORT (3000), TELEPORTAL_SECRET (else a development secret is generated),
 //   TELEPORTAL_DB (SQLite file, default ./data/teleportal.sqlite), TELEPORTAL_SYNCHRONOUS (NORMAL | FULL)
 import { getWebsocketHandlers } from "../wasm/src/websocket-server.js";
@@ -30,27 +30,46 @@ const handlers = getWebsocketHandlers({
   onDisconnect: (id) => server.disconnectClient(id),
 });
 
+// The demo page and its development tokens (host-bun/demo.js; Bun only).
 const demo = demoRoutes({ devSecret, tokens: createTokenManager({ secret }) });
+const listening = globalThis.Bun ? listenBun() : await listenNode();
 
-const bun = Bun.serve({
-  hostname,
-  port,
-  fetch(req, srv) {
-    if (req.headers.get("upgrade")?.toLowerCase() === "websocket") return handlers.upgrade(req, srv);
-    if (new URL(req.url).pathname === "/health") return new Response("ok");
-    const page = demo(req);
-    if (page) return page;
-    return new Response("Not found: connect with a WebSocket on any path", { status: 404 });
-  },
-  websocket: handlers.websocket,
-});
+// Bun: Bun.serve with the handlers' websocket hooks (what scripts/serve runs).
+function listenBun() {
+  const bun = Bun.serve({
+    hostname,
+    port,
+    fetch(req, srv) {
+      if (req.headers.get("upgrade")?.toLowerCase() === "websocket") return handlers.upgrade(req, srv);
+      if (new URL(req.url).pathname === "/health") return new Response("ok");
+      const page = demo(req);
+      if (page) return page;
+      return new Response("Not found: connect with a WebSocket on any path", { status: 404 });
+    },
+    websocket: handlers.websocket,
+  });
+  return { hostname: bun.hostname, port: bun.port, stop: () => bun.stop(true) };
+}
+
+// Node: the same server on node:http + ws (node host-bun/serve.js).
+async function listenNode() {
+  const { createServer } = await import("node:http");
+  const http = createServer((req, res) => {
+    const health = req.url === "/health";
+    res.writeHead(health ? 200 : 404, { "content-type": "text/plain" });
+    res.end(health ? "ok" : "Not found: connect with a WebSocket on any path");
+  });
+  http.on("upgrade", (req, socket, head) => handlers.upgrade(req, socket, head));
+  await new Promise((resolve) => http.listen(port, hostname, resolve));
+  return { hostname, port: http.address().port, stop: () => http.close() };
+}
 
 const tokens = createTokenManager({ secret });
 const token = await tokens.createAdminToken("dev-user", "dev-room", { expiresIn: 24 * 3600 });
-console.log(`Teleportal server listening on ws://${bun.hostname}:${bun.port}/`);
-if (demo.enabled) console.log(`Demo (development tokens for room "demo"): http://${bun.hostname}:${bun.port}/`);
+console.log(`Teleportal server listening on ws://${listening.hostname}:${listening.port}/`);
+if (demo.enabled && globalThis.Bun) console.log(`Demo (development tokens for room "demo"): http://${listening.hostname}:${listening.port}/`);
 console.log(`Token (admin on every document of room "dev-room", valid 24 h):\n${token}`);
-console.log(`Connect: ws://${bun.hostname}:${bun.port}/?token=${token}`);
+console.log(`Connect: ws://${listening.hostname}:${listening.port}/?token=${token}`);
 
 let stopping = false;
 async function stop(signal) {
@@ -60,7 +79,7 @@ async function stop(signal) {
   await handlers.shutdown(1001, "server shutting down");
   await server.close(); // commits what is pending
   await storage.close?.();
-  bun.stop(true);
+  listening.stop();
   process.exit(0);
 }
 process.on("SIGINT", () => stop("SIGINT"));

@@ -4,6 +4,9 @@ import { chromium } from "playwright-core";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const bun = fileURLToPath(new URL("../node_modules/.bin/bun", import.meta.url));
 const serveJs = fileURLToPath(new URL("../../host-bun/serve.js", import.meta.url));
@@ -32,8 +35,11 @@ export function launchBrowser() {
  * @returns {Promise<{child, port: number, http: string, output(): string, stop(signal?): Promise<number>}>}
  */
 export async function startServe(env = {}, { timeout = 15_000 } = {}) {
+  // Never the default ./data/teleportal.sqlite: a test must not write into the checkout.
+  const scratch = env.TELEPORTAL_DB ? null : mkdtempSync(join(tmpdir(), "teleportal-serve-"));
+  const db = env.TELEPORTAL_DB ?? join(scratch, "serve.sqlite");
   const child = spawn(bun, [serveJs], {
-    env: { ...process.env, HOST: "127.0.0.1", PORT: "0", TELEPORTAL_SECRET: "", TELEPORTAL_DEMO: "", ...env },
+    env: { ...process.env, HOST: "127.0.0.1", PORT: "0", TELEPORTAL_SECRET: "", TELEPORTAL_DEMO: "", ...env, TELEPORTAL_DB: db },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -61,9 +67,12 @@ export async function startServe(env = {}, { timeout = 15_000 } = {}) {
     http: `http://127.0.0.1:${port}`,
     output: () => out,
     async stop(signal = "SIGTERM") {
-      if (child.exitCode !== null) return child.exitCode;
-      child.kill(signal);
-      const [code] = await once(child, "exit");
+      let code = child.exitCode;
+      if (code === null) {
+        child.kill(signal);
+        [code] = await once(child, "exit");
+      }
+      if (scratch) rmSync(scratch, { recursive: true, force: true });
       return code;
     },
   };

@@ -373,6 +373,95 @@ export function defineHostSuite(name, start, extra, { backpressure = true } = {}
       await ok.close();
     });
 
+    // ---- one security model on every host (built-in check: the context is the verified claims) ----
+    const tokenUrl = async (claims, options) => host.url("builtin", { token: await mintToken(claims, options), room: claims.room ?? "room-1" });
+    const only = (pattern, ...permissions) => [{ pattern, permissions }];
+    const kinds = (c) => c.received.map((f) => { try { const m = decodeMessage(f); return `${m.type}:${m.payload.type ?? ""}`; } catch { return "pong"; } });
+
+    test("permissions: a read-only user cannot write and still receives; a user without read gets nothing", async () => {
+      const { YClient, until } = await import("./yclient.mjs");
+      const room = `perm-${Date.now()}`;
+      const writer = await YClient.open(await tokenUrl({ userId: "w", room }), "doc");
+      const reader = await YClient.open(await tokenUrl({ userId: "r", room, documentAccess: only("doc", "read") }), "doc");
+      await Promise.all([writer.synced, reader.synced]);
+      const outsider = await connect(await tokenUrl({ userId: "o", room, documentAccess: only("other", "read", "write") }));
+      const { encodeMessage } = await import("teleportal/protocol");
+      outsider.send(frames.syncStep1);
+      outsider.send(frames.awareness);
+      outsider.send(encodeMessage({ type: "presence", document: "doc", encrypted: false, payload: { type: "presence-announce", awarenessId: 77 } }));
+      await until(() => outsider.received.length >= 3, { what: "three denials" });
+
+      reader.doc.getText("t").insert(0, "nope");
+      await until(() => reader.fatal !== null, { what: "the read-only user's write is denied" });
+      assert.equal(reader.fatal, "Insufficient permissions to access document doc");
+      writer.doc.getText("t").insert(0, "hello");
+      await until(() => reader.doc.getText("t").toString().includes("hello"), { what: "the reader still receives" });
+      writer.client.send(frames.awareness);
+      await reader.client.waitFor((f) => toHex(f) === toHex(frames.awareness), { what: "awareness reaches the reader" });
+      const { getMessageId } = await import("teleportal/protocol");
+      await writer.client.waitDecoded(isAckFor(getMessageId(frames.awareness)), "the writer's awareness is acked");
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(writer.doc.getText("t").toString(), "hello", "the denied write reached nobody");
+      assert.deepEqual(kinds(outsider), ["doc:auth-message", "doc:auth-message", "doc:auth-message"], "only denials: no content, awareness or presence");
+      await Promise.all([writer.close(), reader.close(), outsider.close()]);
+    });
+
+    test("rooms and documents are isolated: the same document name in two rooms shares nothing", async () => {
+      const { YClient, until } = await import("./yclient.mjs");
+      const stamp = Date.now();
+      const a = await YClient.open(await tokenUrl({ userId: "a", room: `iso-a-${stamp}` }), "notes");
+      const b = await YClient.open(await tokenUrl({ userId: "b", room: `iso-b-${stamp}` }), "notes");
+      const a2 = await YClient.open(await tokenUrl({ userId: "a2", room: `iso-a-${stamp}` }), "other");
+      await Promise.all([a.synced, b.synced, a2.synced]);
+      a.doc.getText("t").insert(0, "room a");
+      b.doc.getText("t").insert(0, "room b");
+      const late = await YClient.open(await tokenUrl({ userId: "late", room: `iso-a-${stamp}` }), "notes");
+      await late.synced;
+      await until(() => late.doc.getText("t").toString() === "room a", { what: "room a's state" });
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(b.doc.getText("t").toString(), "room b");
+      assert.equal(a2.doc.getText("t").toString(), "");
+      await Promise.all([a.close(), b.close(), a2.close(), late.close()]);
+    });
+
+    test("an expiring token closes the connection with 4401 at expiry", async () => {
+      const c = await connect(await tokenUrl({ userId: "short", room: `exp-${Date.now()}` }, { expiresIn: 2 }));
+      c.send(frames.syncStep1);
+      await c.waitDecoded(isAckFor("9bc4b470bbcb99a6"), "served before expiry");
+      const started = Date.now();
+      const closed = await Promise.race([c.closed, new Promise((r) => setTimeout(() => r(null), 8000))]);
+      assert.ok(closed, "closed within 8 s");
+      assert.equal(closed.code, 4401);
+      assert.equal(closed.reason, "token expired");
+      assert.ok(Date.now() - started < 4000, "closed at expiry, not much later");
+    });
+
+    test("an in-band refresh keeps the connection open with the new token's permissions", async () => {
+      const room = `refresh-${Date.now()}`;
+      const c = await connect(await tokenUrl({ userId: "fresh", room }, { expiresIn: 2 }));
+      c.send(frames.syncStep1);
+      await c.waitDecoded(isAckFor("9bc4b470bbcb99a6"), "joined");
+      const { encodeMessage, getMessageId } = await import("teleportal/protocol");
+      const refresh = encodeMessage({ type: "doc", document: "doc", encrypted: false,
+        payload: { type: "auth-message", permission: "allowed", reason: await mintToken({ userId: "fresh", room, documentAccess: only("doc", "read") }) } });
+      c.send(refresh);
+      const ack = await c.waitDecoded(isAckFor(getMessageId(refresh)), "ack of the refresh");
+      assert.equal(ack.payload.error, undefined);
+      const stolen = encodeMessage({ type: "doc", document: "doc", encrypted: false,
+        payload: { type: "auth-message", permission: "allowed", reason: await mintToken({ userId: "someone-else", room }) } });
+      c.send(stolen);
+      const refused = await c.waitDecoded(isAckFor(getMessageId(stolen)), "NACK of another user's token");
+      assert.equal(refused.payload.error, "Token refresh refused: the new token is for another user or room");
+      await new Promise((r) => setTimeout(r, 3500)); // past the first token's exp
+      c.received.length = 0;
+      c.send(frames.syncStep1);
+      await c.waitDecoded(isAckFor("9bc4b470bbcb99a6"), "still open and reading");
+      c.send(frames.update);
+      const denied = await c.waitDecoded((m) => m.payload.type === "auth-message", "writing is denied now");
+      assert.equal(denied.payload.reason, "Insufficient permissions to access document doc");
+      await c.close();
+    });
+
     extra?.(() => host);
   });
 }

@@ -51,7 +51,7 @@ export async function startWorkerdHost({ secret = "host-suite-secret" } = {}) {
   const scriptPath = await bundleWorker(here("./fixtures/worker.js"), here("../../build/hosts-worker"));
   const mf = new Miniflare({
     ...workerModules(scriptPath),
-    durableObjects: { SEED: "SeedRoom", BUILTIN: "BuiltinRoom" },
+    durableObjects: { SEED: { className: "SeedRoom", useSQLite: true }, BUILTIN: { className: "BuiltinRoom", useSQLite: true } },
     bindings: { TELEPORTAL_SECRET: secret },
     host: "127.0.0.1",
     port: 0,

@@ -19,12 +19,12 @@ defineHostSuite("Cloudflare Workers host (workerd, Durable Objects)", () => star
     assert.equal(before.connects.filter((c) => c.restored && c.context.room === room).length, 0);
     // workerd evicts a Durable Object whose only activity is hibernatable sockets after 10 s idle (15 s leaves margin on a loaded machine).
     await new Promise((r) => setTimeout(r, 15_000));
-    for (const c of [a, b]) {
-      c.send(frames.syncStep1);
-      await c.waitDecoded((m) => m.type === "ack" && m.payload.messageId === "9bc4b470bbcb99a6", "ack after wake-up");
-    }
+    // Only `a` speaks after the wake-up: `b` only listens and must still receive relays (its
+    // membership came back from its attachment when the fresh object started).
+    a.send(frames.syncStep1);
+    await a.waitDecoded((m) => m.type === "ack" && m.payload.messageId === "9bc4b470bbcb99a6", "ack after wake-up");
     a.send(frames.update);
-    await b.waitFor((f) => toHex(f) === toHex(frames.update), { what: "relay after wake-up" });
+    await b.waitFor((f) => toHex(f) === toHex(frames.update), { what: "relay to a listener after wake-up" });
     // Both sockets were re-attached from their attachments by a fresh object (no re-authentication).
     const after = await eventually(async () => {
       const s = await host.stats("seed", room);
@@ -62,13 +62,22 @@ defineHostSuite("Cloudflare Workers host (workerd, Durable Objects)", () => star
     await b.close();
   });
 
-  test("a token for another room is refused by the room's object (403)", async () => {
+  test("one Worker URL for every room: the verified token's room picks the object", async () => {
     const host = getHost();
-    const token = await mintToken({ userId: "wanderer", room: "room-b" });
-    const err = await connect(host.url("builtin", { token, room: "room-a" })).then(() => null, (e) => e);
-    assert.equal(err?.status, 403);
-    assert.match(err.body, /room "room-b", not "room-a"/);
-    const ok = await connect(host.url("builtin", { token, room: "room-b" }));
-    await ok.close();
+    const room = `routed-${Date.now()}`;
+    const token = async (userId) => mintToken({ userId, room });
+    // The URL names another room (or none): the token decides.
+    const a = await connect(host.url("builtin", { token: await token("a"), room: "room-a" }));
+    const b = await connect(host.url("builtin", { token: await token("b") }).replace(/&?room=[^&]*/, ""));
+    for (const c of [a, b]) {
+      c.send(frames.syncStep1);
+      await c.waitDecoded((m) => m.type === "ack" && m.payload.messageId === "9bc4b470bbcb99a6", "joined");
+    }
+    a.send(frames.update);
+    await b.waitFor((f) => toHex(f) === toHex(frames.update), { what: "both in the token's room" });
+    // A bad token is refused at the edge, before any object is involved.
+    const err = await connect(host.url("builtin", { token: "not-a-token", room })).then(() => null, (e) => e);
+    assert.equal(err?.status, 401);
+    await Promise.all([a.close(), b.close()]);
   });
 }, { backpressure: false });

@@ -30,7 +30,7 @@ test("wrangler bundles host-workers/ and the bundle serves Y.js sync in workerd"
       ...files.filter((f) => f.endsWith(".wasm")).map((f) => ({ type: "CompiledWasm", path: join(outdir, f) })),
     ],
     compatibilityDate: "2026-04-01",
-    durableObjects: { ROOMS: "TeleportalRoom" },
+    durableObjects: { ROOMS: { className: "TeleportalRoom", useSQLite: true } },
     bindings: { TELEPORTAL_SECRET: "deployed-secret" },
     host: "127.0.0.1",
     port: 0,

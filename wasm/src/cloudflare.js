@@ -2,7 +2,8 @@
 // WebSocket Hibernation API, and a router that sends each upgrade to its room's object.
 import { Hub, upgradeTokens, verifyUpgradeRequest } from "./connections.js";
 import { Server } from "./server.js";
-import { createDurableObjectHandlers, createDurableObjectStorage } from "../dist/hosts/workers.js";
+import { createDurableObjectHandlers } from "../dist/hosts/workers.js";
+import { createDurableObjectStorage } from "./storage/durable-object.js";
 
 const ROOM_HEADER = "x-teleportal-room";
 
@@ -58,7 +59,7 @@ export class TeleportalDurableObject {
   constructor(state, env) {
     this.state = state;
     this.env = env;
-    // Documents are loaded from the object's storage when a client first opens them.
+    // Documents live in the object's SQLite storage and are loaded when a client first opens them.
     this.documents = createDurableObjectStorage(state.storage);
     this.server = new Server({
       storage: this.documents,
