@@ -7,10 +7,12 @@ import { getWebsocketHandlers } from "../wasm/src/websocket-server.js";
 import { Server } from "../wasm/src/server.js";
 import { createTokenManager } from "../wasm/src/token.js";
 import { openSqliteStorage } from "../wasm/src/storage.js";
+import { demoRoutes } from "./demo.js";
 
 const hostname = process.env.HOST || "127.0.0.1";
 const port = Number(process.env.PORT ?? 3000);
 let secret = process.env.TELEPORTAL_SECRET;
+const devSecret = !secret;
 if (!secret) {
   secret = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
   console.log("TELEPORTAL_SECRET is not set: using a generated development secret for this run.");
@@ -28,6 +30,8 @@ const handlers = getWebsocketHandlers({
   onDisconnect: (id) => server.disconnectClient(id),
 });
 
+// The demo page and its development tokens (host-bun/demo.js; Bun only).
+const demo = demoRoutes({ devSecret, tokens: createTokenManager({ secret }) });
 const listening = globalThis.Bun ? listenBun() : await listenNode();
 
 // Bun: Bun.serve with the handlers' websocket hooks (what scripts/serve runs).
@@ -38,6 +42,8 @@ function listenBun() {
     fetch(req, srv) {
       if (req.headers.get("upgrade")?.toLowerCase() === "websocket") return handlers.upgrade(req, srv);
       if (new URL(req.url).pathname === "/health") return new Response("ok");
+      const page = demo(req);
+      if (page) return page;
       return new Response("Not found: connect with a WebSocket on any path", { status: 404 });
     },
     websocket: handlers.websocket,
@@ -61,6 +67,7 @@ async function listenNode() {
 const tokens = createTokenManager({ secret });
 const token = await tokens.createAdminToken("dev-user", "dev-room", { expiresIn: 24 * 3600 });
 console.log(`Teleportal server listening on ws://${listening.hostname}:${listening.port}/`);
+if (demo.enabled && globalThis.Bun) console.log(`Demo (development tokens for room "demo"): http://${listening.hostname}:${listening.port}/`);
 console.log(`Token (admin on every document of room "dev-room", valid 24 h):\n${token}`);
 console.log(`Connect: ws://${listening.hostname}:${listening.port}/?token=${token}`);
 
