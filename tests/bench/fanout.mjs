@@ -11,6 +11,7 @@
 //   FANOUT_PLOT=path.png                 also write the plot (gnuplot), default docs/fanout.png when
 //                                        the curve is measured; FANOUT_PLOT=0 for none
 //   FANOUT_JSON=path.json                raw results
+//   FANOUT_PROFILE=dir                   servers run with --cpu-prof into dir (Bun and Node)
 //
 // The clients are build/native/fanout_load (one epoll thread, real WebSockets; see its header):
 // frames are made here with Y.js and teleportal/protocol. Every update is a real Y.js update that
@@ -40,6 +41,7 @@ const root = join(here, "..", "..");
 const testsDir = join(root, "tests");
 const Y = await import("yjs");
 const encoding = await import("lib0/encoding");
+const decoding = await import("lib0/decoding");
 const { encodeMessage, encodeContentEncryptedPayload } = await import("teleportal/protocol");
 const { createTokenManager } = await import("teleportal/token");
 
@@ -84,7 +86,8 @@ async function startServer(key) {
     TELEPORTAL_DB: join(dir, "teleportal.sqlite"),
     HOCUSPOCUS_JWT_SECRET: SECRET,
   };
-  const child = spawn(spec.cmd[0], spec.cmd.slice(1), { cwd: dir, stdio: ["ignore", "pipe", "pipe"], env });
+  const profile = process.env.FANOUT_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.FANOUT_PROFILE}`] : [];
+  const child = spawn(spec.cmd[0], [...profile, ...spec.cmd.slice(1)], { cwd: dir, stdio: ["ignore", "pipe", "pipe"], env });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
   const port = await new Promise((resolve, reject) => {
@@ -169,11 +172,68 @@ function clientSpec(wire, bare, g, sender, token, awarenessId) {
 
 const B32 = "0123456789abcdefghijklmnopqrstuv";
 const PLACEHOLDER = "?????";
+const bytes = (write) => {
+  const e = encoding.createEncoder();
+  write(e);
+  return encoding.toUint8Array(e);
+};
+const concat = (...parts) => Buffer.concat(parts.map((p) => Buffer.from(p)));
+
+// The k-th update (k >= 1) of a client that appends `token` to its own Y.Text, built from the
+// columns of Y.js's own first such update with only the two clocks changed: the bytes Y.js makes
+// (checked against Y.js below), at a microsecond each instead of Y.js's ~50.
+function appendUpdates(clientID, typeName, token) {
+  const doc = new Y.Doc();
+  doc.clientID = clientID;
+  const text = doc.getText(typeName);
+  const made = []; // what Y.js made: [v2, v1] for k = 0, 1, ...
+  let v1;
+  doc.on("update", (u) => (v1 = u));
+  doc.on("updateV2", (u) => made.push([u, v1]));
+  const yjs = (k) => {
+    while (made.length <= k) text.insert(text.length, token);
+    return made[k];
+  };
+  // V2: feature byte, 9 columns (keyClock, client, leftClock, rightClock, info, string,
+  // parentInfo, typeRef, len), then the rest (1 client, 1 struct, clock, empty delete set).
+  const d = decoding.createDecoder(yjs(1)[0]);
+  decoding.readVarUint(d);
+  const columns = Array.from({ length: 9 }, () => decoding.readVarUint8Array(d));
+  const n = token.length;
+  const synth = (k) => {
+    columns[2] = bytes((e) => encoding.writeVarInt(e, 2 * (n * k - 1))); // leftClock (IntDiffOptRle, one value)
+    const v2 = concat([0], ...columns.map((c) => bytes((e) => encoding.writeVarUint8Array(e, c))),
+      bytes((e) => (encoding.writeVarUint(e, 1), encoding.writeVarUint(e, 1), encoding.writeVarUint(e, n * k), encoding.writeVarUint(e, 0))));
+    const v1u = bytes((e) => {
+      encoding.writeVarUint(e, 1), encoding.writeVarUint(e, 1), encoding.writeVarUint(e, clientID), encoding.writeVarUint(e, n * k);
+      encoding.writeUint8(e, 0x84); // ItemString with a left origin
+      encoding.writeVarUint(e, clientID), encoding.writeVarUint(e, n * k - 1), encoding.writeVarString(e, token), encoding.writeVarUint(e, 0);
+    });
+    return [v2, v1u];
+  };
+  return { first: yjs(0), synth, yjs };
+}
+
+// Checks the synthesized updates against Y.js: every k up to `upTo` (varint widths change at
+// k = 5, 16, 513, 2048 for 8-character tokens).
+function checkAppendUpdates(u, upTo) {
+  for (let k = 1; k <= upTo; k++) {
+    const [a2, a1] = u.synth(k);
+    const [b2, b1] = u.yjs(k);
+    if (!Buffer.from(a2).equals(Buffer.from(b2)) || !Buffer.from(a1).equals(Buffer.from(b1))) {
+      throw new Error(`synthesized update ${k} differs from Y.js's`);
+    }
+  }
+}
+
+const tpUpdate = (name, v2) =>
+  concat([0x59, 0x4a, 0x53, 1], bytes((e) => encoding.writeVarString(e, name)), [0, 0, 2, 2], bytes((e) => encoding.writeVarUint8Array(e, concat([1], bytes((x) => encoding.writeVarUint8Array(x, v2)), [0, 0]))));
+const hpUpdate = (name, v1) => hpFrame(name, (e) => (encoding.writeVarUint(e, 0), encoding.writeVarUint(e, 2), encoding.writeVarUint8Array(e, v1)));
 
 // Updates of every client of a D x C scenario, for both wires, cached in build/bench-cache.
 function updateFiles(docs, clients, perClient) {
   mkdirSync(cacheDir, { recursive: true });
-  const base = join(cacheDir, `fanout-v2-${docs}x${clients}-${perClient}`);
+  const base = join(cacheDir, `fanout-v3-${docs}x${clients}-${perClient}`);
   const files = { teleportal: `${base}.tp.bin`, hocuspocus: `${base}.hp.bin` };
   if (existsSync(files.teleportal) && existsSync(files.hocuspocus)) return files;
   const t0 = performance.now();
@@ -189,24 +249,24 @@ function updateFiles(docs, clients, perClient) {
     list.push(u32(frame.length), u32(at), Buffer.from(frame));
   };
   for (let g = 0; g < docs; g++) {
+    const name = docName(g);
     for (let s = 0; s < clients; s++) {
-      const doc = new Y.Doc();
-      doc.clientID = 100000 + g * 1024 + s;
-      const text = doc.getText(`t${s}`); // one text per client: no other client types into it
-      let v1;
-      let v2;
-      doc.on("update", (u) => (v1 = u));
-      doc.on("updateV2", (u) => (v2 = u));
       const token = `~${B32[s >> 5]}${B32[s & 31]}${PLACEHOLDER}`;
+      const u = appendUpdates(100000 + g * 1024 + s, `t${s}`, token); // one text per client
+      checkAppendUpdates(u, g === 0 && s === 0 ? Math.min(perClient, 2100) : 3);
       out.teleportal.push(u32(perClient));
       out.hocuspocus.push(u32(perClient));
-      const name = docName(g);
       for (let k = 0; k < perClient; k++) {
-        text.insert(text.length, token);
-        push(out.teleportal, tpDoc(name, { type: "update", update: { version: 2, data: envelope(v2) } }));
-        push(out.hocuspocus, hpFrame(name, (e) => (encoding.writeVarUint(e, 0), encoding.writeVarUint(e, 2), encoding.writeVarUint8Array(e, v1))));
+        const [v2, v1] = k === 0 ? u.first : u.synth(k);
+        push(out.teleportal, tpUpdate(name, v2));
+        push(out.hocuspocus, hpUpdate(name, v1));
       }
     }
+  }
+  // The frame encoding matches teleportal/protocol's.
+  const sample = appendUpdates(7, "t", "~00?????").synth(3)[0];
+  if (!Buffer.from(tpUpdate("doc-0", sample)).equals(Buffer.from(tpDoc("doc-0", { type: "update", update: { version: 2, data: envelope(sample) } })))) {
+    throw new Error("update frame differs from encodeMessage's");
   }
   writeFileSync(files.teleportal, Buffer.concat(out.teleportal));
   writeFileSync(files.hocuspocus, Buffer.concat(out.hocuspocus));
@@ -240,10 +300,12 @@ async function withServer(key, body) {
   }
 }
 
-// Updates per client: enough for the measured span at 1.2M deliveries/s, capped so that making
-// them stays quick ("ran out" counts clients that sent all of theirs before the window closed).
-const perClientFor = (docs, clients) =>
-  Math.min(8000, Math.ceil((1_200_000 * (timing.warmupMs + timing.measureMs)) / 1000 / (docs * clients * (clients - 1))) + windowSize);
+// Updates per client: enough for the measured span at 3M deliveries/s, at most 1.2M in all
+// ("ran out" counts clients that sent all of theirs before the window closed).
+const perClientFor = (docs, clients) => {
+  const total = Math.min(1_200_000, (3_000_000 * (timing.warmupMs + timing.measureMs)) / 1000 / (clients - 1));
+  return Math.ceil(total / (docs * clients)) + windowSize;
+};
 
 async function fanout(key, docs, clients) {
   const spec = servers[key];
