@@ -55,7 +55,9 @@ export function createNodeHandlers(hub, WebSocketServer, { maxPayload = 16 * 102
             ws._socket.cork();
             process.nextTick(() => ((corked = false), ws._socket?.uncork()));
           }
-          ws.send(frame);
+          // Corked writes keep the chunk until the next tick, and the frame may be a view of wasm
+          // memory (valid only during this call): ws gets its own copy.
+          ws.send(Buffer.from(frame));
           return frame.length || 1;
         };
         hub.open({

@@ -16,7 +16,8 @@ export function createDurableObjectHandlers(hub, server, state) {
   const peerOf = (ws, id, context) => ({
     id,
     context,
-    send: (frame) => (ws.send(frame), frame.length || 1), // workerd buffers; no backpressure signal
+    // workerd buffers (no backpressure signal); the frame may be a view of wasm memory: a copy goes.
+    send: (frame) => (ws.send(frame.slice()), frame.length || 1),
     close: (code, reason) => ws.close(code, reason),
   });
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tp/protocol/message.hpp"
 #include "tp/server/server.hpp"
 
 namespace tp::testing {
@@ -115,10 +116,15 @@ struct ServerHost {
       server::SendOutput send;
       if (p->local) {
         for (auto c : readers[p->key]) {
-          if (c != p->except) send.to.push_back(c);
+          bool excepted = c == p->except || std::count(p->also_except.begin(), p->also_except.end(), c) > 0;
+          if (!excepted) send.to.push_back(c);
         }
       }
       send.frame = std::move(p->frame);
+      o = std::move(send);
+    } else if (const auto* a = std::get_if<server::AckOutput>(&o)) {
+      server::SendOutput send{{a->client}, Bytes(protocol::kAckFrameSize)};
+      protocol::write_ack_frame(a->id, send.frame.data());
       o = std::move(send);
     }
   }

@@ -267,3 +267,76 @@ TEST_CASE("error JSON for the CLI", "[protocol]") {
   CHECK(j["message"] == "Failed to decode update message: Failed to decode doc step");
   CHECK(j["causes"].back() == "Length out of range of buffer");
 }
+
+// The relay path's view of a frame agrees with decode_message: on every vector frame (valid,
+// lenient, invalid), on every prefix of the valid ones and on single-byte corruptions of them.
+TEST_CASE("peek_relay_frame accepts exactly what decode_message accepts for updates and acks", "[protocol]") {
+  auto agree = [](ByteView frame) {
+    std::optional<FrameView> v = peek_relay_frame(frame);
+    Result<Message> m = decode_message(frame);
+    if (!m) {
+      CHECK_FALSE(v.has_value());
+      return;
+    }
+    const Message& msg = m.value();
+    const bool relay_kind = msg.is<SyncStep2>() || msg.is<DocUpdate>() || msg.is<Ack>();
+    REQUIRE(v.has_value() == relay_kind);
+    if (!v) return;
+    CHECK(v->type == msg.type());
+    if (msg.is<Ack>()) return;
+    CHECK(std::string(v->document) == msg.document);
+    CHECK(v->encrypted == msg.encrypted);
+    CHECK(v->step2 == msg.is<SyncStep2>());
+    const Bytes& data = msg.is<SyncStep2>() ? msg.get<SyncStep2>()->data : msg.get<DocUpdate>()->data;
+    CHECK(v->data.to_bytes() == data);
+  };
+  for (const char* set : {"valid", "lenient", "invalid"}) {
+    for (const json& v : protocol_vectors()[set]) {
+      INFO(set << " " << v["name"].get<std::string>());
+      Bytes frame = hex_bytes(v["hex"]);
+      agree(frame);
+      if (std::string(set) != "valid") continue;
+      for (std::size_t n = 0; n < frame.size(); ++n) agree(ByteView(frame.data(), n));
+      for (std::size_t i = 0; i < frame.size(); ++i) {
+        for (std::uint8_t x : {0x00, 0x01, 0x02, 0x7f, 0x80, 0xff}) {
+          Bytes bad = frame;
+          bad[i] = x;
+          agree(bad);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("peek_plain_envelope finds the structure update of exactly the plain envelopes", "[protocol][envelope]") {
+  auto agree = [](const Bytes& bytes) {
+    auto peeked = peek_plain_envelope(bytes);
+    auto env = decode_content_encrypted(bytes, EnvelopeMode::strict);
+    const bool plain = env && env.value().encrypted_sidecars.empty() && !env.value().compaction;
+    REQUIRE(peeked.has_value() == plain);
+    if (plain) CHECK(peeked->to_bytes() == env.value().structure_update);
+  };
+  const json& e = protocol_vectors()["contentEncryptedEnvelope"];
+  for (const char* set : {"vectors", "decodeErrors"}) {
+    for (const json& v : e[set]) {
+      INFO(v["name"].get<std::string>());
+      Bytes bytes = hex_bytes(v["hex"]);
+      agree(bytes);
+      for (std::size_t n = 0; n < bytes.size(); ++n) agree(Bytes(bytes.begin(), bytes.begin() + static_cast<long>(n)));
+    }
+  }
+  for (const char* h : {"010000", "01000000", "0100000000", "0103aabbcc0000", "0103aabbcc0001", "0103aabbcc00", "020000"}) {
+    INFO(h);
+    agree(hex_bytes(h));
+  }
+}
+
+TEST_CASE("ack frames written without allocation equal the encoder's", "[protocol]") {
+  Bytes frame = hex_bytes("594a530103646f6300000003010102");
+  MessageId id = message_id_chars(frame);
+  CHECK(std::string(id.data(), id.size()) == message_id(frame));
+  Message ack{"", false, Ack{message_id(frame), std::nullopt, std::nullopt}, ""};
+  Bytes written(kAckFrameSize);
+  write_ack_frame(id, written.data());
+  CHECK(written == encode_message(ack));
+}

@@ -10,6 +10,7 @@
 #include "tp/protocol/envelope.hpp"
 #include "tp/protocol/message.hpp"
 #include "tp/token/token.hpp"
+#include "tp/yjs/updates.hpp"
 
 using nlohmann::json;
 using namespace tp;
@@ -174,6 +175,147 @@ TEST_CASE("an update is acknowledged and relayed only after its batch committed"
   CHECK(got_raw(after, b, kUpdate));
   CHECK(ack_of(sent_to(after, a), protocol::message_id(kUpdate)));
   CHECK_FALSE(ack_of(sent_to(after, a), protocol::message_id(kUpdate))->error);
+}
+
+namespace {
+
+Bytes merged_of(const std::vector<Bytes>& updates) {
+  return yjs::merge_updates_v2({updates.begin(), updates.end()}).value();
+}
+
+// The V2 updates of sync.json's "two-clients-concurrent" case (yjs 13.6.31): client 10's, then 20's.
+std::vector<Bytes> concurrent_updates(std::vector<Bytes>* of_10 = nullptr, std::vector<Bytes>* of_20 = nullptr) {
+  std::ifstream f(std::string(TP_VECTORS_DIR) + "/sync.json");
+  json j = json::parse(f);
+  for (const auto& c : j["cases"]) {
+    if (c["name"] != "two-clients-concurrent") continue;
+    std::vector<Bytes> all;
+    std::string client;  // whose update: from its metadata (a delete-only update has none: the previous one's)
+    for (std::size_t i = 0; i < c["updatesV2"].size(); ++i) {
+      all.push_back(*from_hex(c["updatesV2"][i].get<std::string>()));
+      const json& from = c["perUpdate"][i]["metaV1"]["from"];
+      if (!from.empty()) client = from.begin().key();
+      auto* list = client == "10" ? of_10 : of_20;
+      if (list) list->push_back(all.back());
+    }
+    REQUIRE(to_hex(merged_of(all)) == c["mergeUpdatesV2"].get<std::string>());
+    return all;
+  }
+  FAIL("no two-clients-concurrent case");
+  return {};
+}
+
+// The structure updates in the doc updates `outs` sends to `to`.
+std::vector<Bytes> updates_to(const server::Outputs& outs, server::ClientHandle to) {
+  std::vector<Bytes> v;
+  for (const auto& m : sent_to(outs, to)) {
+    if (const auto* u = m.get<protocol::DocUpdate>()) {
+      v.push_back(protocol::decode_content_encrypted(u->data, protocol::EnvelopeMode::strict).value().structure_update);
+    }
+  }
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("a batch's updates to a document reach each reader as one frame, never its own updates", "[server][lifecycle][coalescing]") {
+  std::vector<Bytes> of_10, of_20;
+  std::vector<Bytes> all = concurrent_updates(&of_10, &of_20);
+  REQUIRE(of_10.size() >= 2);
+  REQUIRE(of_20.size() >= 2);
+  testing::ServerHost h;
+  auto a = h.open("A", ctx("a"));  // sends client 10's updates
+  auto b = h.open("B", ctx("b"));  // sends client 20's updates
+  auto c = h.open("C", ctx("c"));  // only reads
+  for (auto x : {a, b, c}) h.send(x, kSyncStep1);
+  std::size_t stored_before = h.store["room-1/doc"].size();
+
+  // One batch (one host turn): every update arrives before the flush.
+  server::Outputs out;
+  std::vector<std::pair<server::ClientHandle, Bytes>> sent;
+  for (const auto& u : all) {
+    auto sender = std::find(of_10.begin(), of_10.end(), u) != of_10.end() ? a : b;
+    sent.emplace_back(sender, update_frame("doc", u));
+    auto direct = h.srv.message(sender, sent.back().second);
+    CHECK(direct.empty());
+  }
+  h.settle(out);
+
+  // C sent nothing: one frame, the merge of all of them. A and B: the merge of the other's.
+  CHECK(updates_to(out, c) == std::vector<Bytes>{merged_of(all)});
+  CHECK(updates_to(out, a) == std::vector<Bytes>{merged_of(of_20)});
+  CHECK(updates_to(out, b) == std::vector<Bytes>{merged_of(of_10)});
+  // Every update is acknowledged to its sender, after the relay, in order.
+  for (auto x : {a, b}) {
+    auto msgs = sent_to(out, x);
+    std::vector<std::string> acked;
+    for (const auto& m : msgs) {
+      if (const auto* ack = m.get<protocol::Ack>()) {
+        CHECK_FALSE(ack->error);
+        acked.push_back(ack->message_id);
+      }
+    }
+    std::vector<std::string> want;
+    for (const auto& [sender, frame] : sent) {
+      if (sender == x) want.push_back(protocol::message_id(frame));
+    }
+    CHECK(acked == want);
+    CHECK(msgs.front().is<protocol::DocUpdate>());
+  }
+  // Storage appended one entry: the merge.
+  REQUIRE(h.store["room-1/doc"].size() == stored_before + 1);
+  CHECK(h.store["room-1/doc"].back() == protocol::wrap_plain_update(merged_of(all)));
+  CHECK(h.srv.document_state("room-1/doc") == merged_of(all));
+}
+
+TEST_CASE("a single update in a batch is relayed verbatim; one sender's updates reach only the others", "[server][lifecycle][coalescing]") {
+  std::vector<Bytes> of_10;
+  concurrent_updates(&of_10);
+  testing::ServerHost h;
+  auto a = h.open("A", ctx("a"));
+  auto c = h.open("C", ctx("c"));
+  auto w = h.open("W", ctx("w", json::parse(R"([{"pattern":"*","permissions":["write"]}])")));  // writes, cannot read
+  for (auto x : {a, c}) h.send(x, kSyncStep1);
+  h.send(w, update_frame("doc", of_10[0]));
+  server::Outputs out;
+  for (std::size_t i = 1; i < of_10.size(); ++i) CHECK(h.srv.message(a, update_frame("doc", of_10[i])).empty());
+  h.settle(out);
+  CHECK(updates_to(out, c) == std::vector<Bytes>{merged_of({of_10.begin() + 1, of_10.end()})});
+  CHECK(updates_to(out, a).empty());
+  CHECK(updates_to(out, w).empty());
+}
+
+TEST_CASE("an empty update is acknowledged and relayed but not stored", "[server][lifecycle]") {
+  testing::ServerHost h;
+  auto a = h.open("A", ctx("a"));
+  auto b = h.open("B", ctx("b"));
+  h.send(b, kSyncStep1);
+  protocol::Message step2;
+  step2.document = "doc";
+  step2.payload = protocol::SyncStep2{2, protocol::wrap_plain_update(yjs::empty_update_v2())};
+  Bytes frame = protocol::encode_message(step2);
+  auto out = h.send(a, frame);
+  CHECK(got_raw(out, b, frame));
+  auto msgs = sent_to(out, a);
+  REQUIRE(msgs.size() == 2);
+  CHECK(msgs[0].is<protocol::SyncDone>());
+  CHECK(msgs[1].get<protocol::Ack>()->message_id == protocol::message_id(frame));
+  CHECK(h.store["room-1/doc"].empty());
+}
+
+TEST_CASE("a refresh that drops write access refuses the next update of a client that was writing", "[server][lifecycle]") {
+  server::ServerConfig config;
+  config.tokens.secret = {'s', 'e', 'c'};
+  testing::ServerHost h(config);
+  auto a = h.open("A", ctx("a"));
+  auto b = h.open("B", ctx("b"));
+  h.send(b, kSyncStep1);
+  CHECK(got_raw(h.send(a, kUpdate), b, kUpdate));  // A's next update to "doc" would skip the lookups
+  std::string read = mint("sec", "a", "room-1", h.now_ms / 1000, 3600, R"([{"pattern":"*","permissions":["read"]}])");
+  h.send(a, auth_frame("doc", read));
+  auto out = h.send(a, kUpdate);
+  CHECK_FALSE(got_raw(out, b, kUpdate));
+  CHECK(sent_to(out, a)[0].is<protocol::AuthMessage>());
 }
 
 TEST_CASE("a failed commit NACKs the update, relays nothing and leaves the state unchanged", "[server][lifecycle]") {

@@ -119,3 +119,39 @@ test("frames sent while a slow onConnect runs are delivered once it finishes, in
   await c.close();
   srv.close();
 });
+
+test("frames a transport keeps stay intact, also when a send disconnects a client mid fan-out", async () => {
+  const server = new Server({ storage: new MemoryDocumentStorage(), permissions: "none", logger: () => {} });
+  const transport = (id, onFrame) => {
+    const listeners = new Set();
+    return {
+      id,
+      received: [],
+      send(frame) {
+        this.received.push(frame); // kept, never copied here
+        onFrame?.(frame);
+      },
+      onMessage: (l) => (listeners.add(l), () => listeners.delete(l)),
+      deliver: (frame) => listeners.forEach((l) => l(frame)),
+    };
+  };
+  let dropped = false;
+  const quitter = transport("quitter", (frame) => {
+    // A relay reaches this client first: it leaves at once (a core call while the fan-out runs).
+    if (!dropped && toHex(frame) === toHex(frames.update)) (dropped = true), server.disconnectClient("quitter");
+  });
+  const reader = transport("reader");
+  const writer = transport("writer");
+  for (const t of [quitter, reader, writer]) await server.createClient(t, { room: "r" }, t.id);
+  for (const t of [quitter, reader, writer]) t.deliver(frames.syncStep1);
+  await server.flushed();
+  writer.deliver(frames.update);
+  await server.flushed();
+  assert.ok(dropped, "the quitter got the relay and left");
+  assert.ok(reader.received.some((f) => toHex(f) === toHex(frames.update)), "the reader got the update, intact");
+  const snapshot = reader.received.map(toHex);
+  writer.deliver(frames.syncStep1); // more core calls: what the transports kept does not change
+  await server.flushed();
+  assert.deepEqual(reader.received.slice(0, snapshot.length).map(toHex), snapshot);
+  await server.close();
+});

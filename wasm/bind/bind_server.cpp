@@ -1,78 +1,161 @@
-// embind glue for the server core: conversion and naming only.
-#include <emscripten/bind.h>
+// The server core's boundary: plain wasm exports (no embind), conversion and naming only.
+//
+// One convention for every export here:
+//   - inputs: numbers as arguments; bytes and strings written by JS into the input buffer
+//     (tp_input(capacity) -> its address), laid out one after the other, lengths as arguments;
+//   - result: an int32, the number of output records written (>= 0), or -1 when the call itself
+//     is refused (e.g. a context that is not a JSON object); scalar results (a handle, a batch id,
+//     a deadline) go to header.result[];
+//   - outputs: fixed-size records of 8 int32 in a persistent arena; their frames and strings live
+//     in a persistent byte arena, as (offset, length) from header.bytes. JS reads both through
+//     typed arrays over wasm memory, and hands frames on as views of it. Both arenas are reused by
+//     the next call: JS copies what it still needs before calling again.
+// Record layout: [0] kind, [1] client (or a number), [2] bytes offset, [3] bytes length, [4] a
+// number, [5] string offset, [6] string length, [7] a number. Kinds and fields: see kKind* below
+// and wasm/src/server-core.js, which reads them.
+#include <emscripten/emscripten.h>
 
-#include "js_bytes.hpp"
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tp/protocol/message.hpp"
 #include "tp/server/server.hpp"
 #include "tp/server/upgrade.hpp"
 
-using emscripten::val;
-
 namespace {
 
-// Every output is an object with `kind` ("send" | "close" | "log" | "load" | "compact" |
-// "permission" | "join" | "publish" | "reader" | "channel") and that kind's fields; every ServerCore method returns an array of them.
-val outputs_to_js(const tp::server::Outputs& outputs) {
-  val list = val::array();
-  for (const auto& o : outputs) {
-    val item = val::object();
-    if (const auto* send = std::get_if<tp::server::SendOutput>(&o)) {
-      item.set("kind", "send");
-      val to = val::array();
-      for (auto h : send->to) to.call<void>("push", h);
-      item.set("to", to);
-      item.set("frame", tp::wasm::to_js_bytes(send->frame));
-    } else if (const auto* close = std::get_if<tp::server::CloseOutput>(&o)) {
-      item.set("kind", "close");
-      item.set("client", close->client);
-      item.set("code", close->code);
-      item.set("reason", close->reason);
-    } else if (const auto* load = std::get_if<tp::server::LoadOutput>(&o)) {
-      item.set("kind", "load");
-      item.set("key", load->key);
-    } else if (const auto* compact = std::get_if<tp::server::CompactOutput>(&o)) {
-      item.set("kind", "compact");
-      item.set("key", compact->key);
-    } else if (const auto* ask = std::get_if<tp::server::PermissionOutput>(&o)) {
-      item.set("kind", "permission");
-      item.set("client", ask->client);
-      item.set("document", ask->document);
-      item.set("frame", tp::wasm::to_js_bytes(ask->frame));
-    } else if (const auto* pub = std::get_if<tp::server::PublishOutput>(&o)) {
-      item.set("kind", "publish");
-      item.set("key", pub->key);
-      item.set("except", pub->except);
-      item.set("local", pub->local);
-      item.set("frame", tp::wasm::to_js_bytes(pub->frame));
-      if (pub->cluster) item.set("cluster", tp::wasm::to_js_bytes(pub->cluster_message));
-    } else if (const auto* reader = std::get_if<tp::server::ReaderOutput>(&o)) {
-      item.set("kind", "reader");
-      item.set("client", reader->client);
-      item.set("key", reader->key);
-      item.set("reading", reader->reading);
-    } else if (const auto* channel = std::get_if<tp::server::ChannelOutput>(&o)) {
-      item.set("kind", "channel");
-      item.set("key", channel->key);
-      item.set("subscribe", channel->subscribe);
-    } else if (const auto* joined = std::get_if<tp::server::JoinOutput>(&o)) {
-      item.set("kind", "join");
-      item.set("client", joined->client);
-      item.set("document", joined->document);
-    } else if (const auto* log = std::get_if<tp::server::LogOutput>(&o)) {
-      item.set("kind", "log");
-      item.set("level", log->level);
-      item.set("event", log->event);
-      item.set("fields", log->fields.dump());
-    }
-    list.call<void>("push", item);
-  }
-  return list;
-}
+using tp::Bytes;
+using tp::ByteView;
+namespace srv = tp::server;
 
-std::vector<tp::ByteView> views_of(const std::vector<std::string>& raw) {
-  std::vector<tp::ByteView> views;
-  views.reserve(raw.size());
-  for (const auto& r : raw) views.push_back(tp::wasm::view_of(r));
-  return views;
+enum Kind : std::int32_t {
+  kSend = 1,        // [1] to, [2,3] frame
+  kClose = 2,       // [1] client, [4] code, [5,6] reason
+  kLog = 3,         // [4] level (0 debug, 1 info, 2 warn, 3 error), [5,6] event, [2,3] fields JSON
+  kLoad = 4,        // [5,6] key
+  kCompact = 5,     // [5,6] key
+  kPermission = 6,  // [1] client, [2,3] frame, [5,6] document
+  kJoin = 7,        // [1] client, [5,6] document
+  kReader = 8,      // [1] client, [4] reading, [7] topic, [5,6] key
+  kPublish = 9,     // [1] except, [2,3] frame, [4] number of kExcept records that follow, [7] topic, [5,6] key
+  kExcept = 10,     // [1] a further client the preceding kPublish does not reach
+  kCluster = 11,    // [2,3] pub/sub message for the other nodes, [5,6] key
+  kChannel = 12,    // [4] subscribe, [5,6] key
+  kAck = 13,        // [1] client, [2,3] ack frame
+  kWrite = 14,      // flush: [2,3] entry, [5,6] key
+  kEntry = 15,      // mergeEntries: [2,3] the merged entry
+  kText = 16,       // an error or a text result: [5,6]
+  kVerdict = 17,    // authenticateUpgrade: [4] status, [7] ok, [2,3] context JSON, [5,6] body
+};
+
+// What JS reads after each call: where the arenas are and the scalar results.
+struct Header {
+  std::int32_t records = 0;  // address of the records
+  std::int32_t bytes = 0;    // address of the byte arena
+  std::int32_t bytes_length = 0;
+  std::int32_t unused = 0;
+  double result[4] = {0, 0, 0, 0};
+};
+
+Header g_header;
+std::vector<std::int32_t> g_records;
+Bytes g_bytes;
+Bytes g_input;
+
+std::int32_t address(const void* p) { return static_cast<std::int32_t>(reinterpret_cast<std::uintptr_t>(p)); }
+
+std::string_view input_text(std::size_t at, std::size_t n) {
+  return {reinterpret_cast<const char*>(g_input.data()) + at, n};
+}
+ByteView input_bytes(std::size_t at, std::size_t n) { return {g_input.data() + at, n}; }
+
+class Writer {
+ public:
+  Writer() {
+    g_records.clear();
+    g_bytes.clear();
+  }
+  std::int32_t put(ByteView b) {
+    auto at = static_cast<std::int32_t>(g_bytes.size());
+    g_bytes.insert(g_bytes.end(), b.begin(), b.end());
+    return at;
+  }
+  std::int32_t put(std::string_view s) { return put(ByteView(s)); }
+  struct Slice {
+    std::int32_t off = 0;
+    std::int32_t len = 0;
+  };
+  Slice bytes(ByteView b) { return {put(b), static_cast<std::int32_t>(b.size)}; }
+  Slice text(std::string_view s) { return {put(s), static_cast<std::int32_t>(s.size())}; }
+  void record(Kind kind, std::int32_t client, Slice data, std::int32_t number, Slice str, std::int32_t extra = 0) {
+    g_records.insert(g_records.end(), {kind, client, data.off, data.len, number, str.off, str.len, extra});
+  }
+  void outputs(const srv::Outputs& outs) {
+    for (const auto& o : outs) output(o);
+  }
+  std::int32_t finish() {
+    g_header.records = address(g_records.data());
+    g_header.bytes = address(g_bytes.data());
+    g_header.bytes_length = static_cast<std::int32_t>(g_bytes.size());
+    return static_cast<std::int32_t>(g_records.size() / 8);
+  }
+
+ private:
+  static std::int32_t level_of(const std::string& level) {
+    if (level == "debug") return 0;
+    if (level == "info") return 1;
+    if (level == "warn") return 2;
+    return 3;
+  }
+
+  void output(const srv::Output& o) {
+    const Slice none;
+    if (const auto* send = std::get_if<srv::SendOutput>(&o)) {
+      Slice frame = bytes(send->frame);
+      for (auto to : send->to) record(kSend, static_cast<std::int32_t>(to), frame, 0, none);
+    } else if (const auto* ack = std::get_if<srv::AckOutput>(&o)) {
+      std::uint8_t frame[tp::protocol::kAckFrameSize];
+      tp::protocol::write_ack_frame(ack->id, frame);
+      record(kAck, static_cast<std::int32_t>(ack->client), bytes({frame, sizeof frame}), 0, none);
+    } else if (const auto* pub = std::get_if<srv::PublishOutput>(&o)) {
+      Slice key = text(pub->key);
+      if (pub->local) {
+        record(kPublish, static_cast<std::int32_t>(pub->except), bytes(pub->frame),
+               static_cast<std::int32_t>(pub->also_except.size()), key, static_cast<std::int32_t>(pub->topic));
+        for (auto c : pub->also_except) record(kExcept, static_cast<std::int32_t>(c), none, 0, none);
+      }
+      if (pub->cluster) record(kCluster, 0, bytes(pub->cluster_message), 0, key);
+    } else if (const auto* reader = std::get_if<srv::ReaderOutput>(&o)) {
+      record(kReader, static_cast<std::int32_t>(reader->client), none, reader->reading ? 1 : 0, text(reader->key),
+             static_cast<std::int32_t>(reader->topic));
+    } else if (const auto* close = std::get_if<srv::CloseOutput>(&o)) {
+      record(kClose, static_cast<std::int32_t>(close->client), none, close->code, text(close->reason));
+    } else if (const auto* log = std::get_if<srv::LogOutput>(&o)) {
+      record(kLog, 0, text(log->fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)),
+             level_of(log->level), text(log->event));
+    } else if (const auto* load = std::get_if<srv::LoadOutput>(&o)) {
+      record(kLoad, 0, none, 0, text(load->key));
+    } else if (const auto* compact = std::get_if<srv::CompactOutput>(&o)) {
+      record(kCompact, 0, none, 0, text(compact->key));
+    } else if (const auto* ask = std::get_if<srv::PermissionOutput>(&o)) {
+      record(kPermission, static_cast<std::int32_t>(ask->client), bytes(ask->frame), 0, text(ask->document));
+    } else if (const auto* joined = std::get_if<srv::JoinOutput>(&o)) {
+      record(kJoin, static_cast<std::int32_t>(joined->client), none, 0, text(joined->document));
+    } else if (const auto* channel = std::get_if<srv::ChannelOutput>(&o)) {
+      record(kChannel, 0, none, channel->subscribe ? 1 : 0, text(channel->key));
+    }
+  }
+};
+
+std::int32_t emit(const srv::Outputs& outs) {
+  Writer w;
+  w.outputs(outs);
+  return w.finish();
 }
 
 template <class T>
@@ -80,17 +163,18 @@ void read_number(const nlohmann::json& j, const char* name, T& into) {
   if (j.contains(name) && j[name].is_number() && j[name].get<double>() >= 0) into = j[name].get<T>();
 }
 
-// config_json: {permissions: "token"|"none"|"callback", persist, maxMessageSize, unloadAfterMs,
-// maxDocumentsPerConnection, compactAfter, issuer, audience, allowMissingDocumentAccess};
-// the token secret travels as bytes.
-tp::server::ServerConfig parse_config(const std::string& config_json, const std::string& secret) {
-  tp::server::ServerConfig config;
-  auto j = nlohmann::json::parse(config_json, nullptr, false);
+// config: {permissions: "token"|"none"|"callback", persist, maxMessageSize, unloadAfterMs,
+// maxDocumentsPerConnection, compactAfter, nodeId, heartbeatMs, presenceTimeoutMs, infoLogs,
+// issuer, audience, allowMissingDocumentAccess}; the token secret travels as bytes.
+srv::ServerConfig parse_config(std::string_view config_json, ByteView secret) {
+  srv::ServerConfig config;
+  auto j = nlohmann::json::parse(config_json.begin(), config_json.end(), nullptr, false);
   if (!j.is_object()) return config;
   std::string mode = j.value("permissions", std::string("token"));
-  if (mode == "none") config.permissions = tp::server::PermissionMode::none;
-  if (mode == "callback") config.permissions = tp::server::PermissionMode::callback;
+  if (mode == "none") config.permissions = srv::PermissionMode::none;
+  if (mode == "callback") config.permissions = srv::PermissionMode::callback;
   config.persist = j.value("persist", true);
+  config.info_logs = j.value("infoLogs", true);
   read_number(j, "maxMessageSize", config.max_message_size);
   read_number(j, "unloadAfterMs", config.unload_after_ms);
   read_number(j, "maxDocumentsPerConnection", config.max_documents_per_connection);
@@ -98,155 +182,172 @@ tp::server::ServerConfig parse_config(const std::string& config_json, const std:
   config.node_id = j.value("nodeId", std::string());
   read_number(j, "heartbeatMs", config.heartbeat_ms);
   read_number(j, "presenceTimeoutMs", config.presence_timeout_ms);
-  config.tokens.secret.assign(secret.begin(), secret.end());
+  config.tokens.secret = secret.to_bytes();
   config.tokens.issuer = j.value("issuer", std::string("teleportal"));
   config.tokens.audience = j.value("audience", std::string("teleportal"));
   config.tokens.allow_missing_document_access = j.value("allowMissingDocumentAccess", false);
   return config;
 }
 
-class ServerCore {
- public:
-  ServerCore(const std::string& config_json, const std::string& secret)
-      : server_(std::make_unique<tp::server::Server>(parse_config(config_json, secret))) {}
+srv::Server& server(std::uintptr_t core) { return *reinterpret_cast<srv::Server*>(core); }
+srv::ClientHandle handle(std::int32_t h) { return static_cast<srv::ClientHandle>(h); }
 
-  // {handle, outputs}; handle -1 when the context is not a JSON object.
-  val open(const std::string& id, const std::string& context_json, double now_ms) {
-    val result = val::object();
-    auto context = nlohmann::json::parse(context_json, nullptr, false);
-    if (!context.is_object()) {
-      result.set("handle", -1);
-      result.set("outputs", val::array());
-      return result;
-    }
-    tp::server::Outputs out;
-    auto handle = server_->open(id, std::move(context), now_ms, out);
-    result.set("handle", handle);
-    result.set("outputs", outputs_to_js(out));
-    return result;
+// `count` byte strings in the input at `at`: first count u32 lengths, then the bytes.
+std::vector<ByteView> input_list(std::size_t at, std::size_t count) {
+  std::vector<ByteView> out;
+  out.reserve(count);
+  std::size_t data = at + 4 * count;
+  for (std::size_t i = 0; i < count; ++i) {
+    std::uint32_t n = 0;
+    std::memcpy(&n, g_input.data() + at + 4 * i, 4);
+    out.push_back(input_bytes(data, n));
+    data += n;
   }
-
-  val message(int handle, const std::string& frame) {
-    return outputs_to_js(server_->message(static_cast<tp::server::ClientHandle>(handle), tp::wasm::view_of(frame)));
-  }
-
-  val rejoin(int handle, const std::string& document) {
-    return outputs_to_js(server_->rejoin(static_cast<tp::server::ClientHandle>(handle), document));
-  }
-
-  // A pub/sub message from the document channel of `key` (cluster mode).
-  val remote(const std::string& key, const std::string& message) {
-    return outputs_to_js(server_->remote(key, tp::wasm::view_of(message)));
-  }
-
-  val close(int handle) { return outputs_to_js(server_->close(static_cast<tp::server::ClientHandle>(handle))); }
-
-  // entries: a JS array of Uint8Array, crossed once per document load.
-  val loaded(const std::string& key, val entries) {
-    auto raw = emscripten::vecFromJSArray<std::string>(entries);
-    return outputs_to_js(server_->loaded(key, views_of(raw)));
-  }
-
-  val loadFailed(const std::string& key, const std::string& error) { return outputs_to_js(server_->load_failed(key, error)); }
-
-  // {id, keys: string[], entries: Uint8Array[]} (id 0: nothing to commit).
-  val flush() {
-    auto batch = server_->flush();
-    val result = val::object();
-    result.set("id", static_cast<double>(batch.id));
-    val keys = val::array();
-    val entries = val::array();
-    for (const auto& w : batch.writes) {
-      keys.call<void>("push", w.key);
-      entries.call<void>("push", tp::wasm::to_js_bytes(w.entry));
-    }
-    result.set("keys", keys);
-    result.set("entries", entries);
-    return result;
-  }
-
-  val committed(double batch, bool ok, const std::string& error) {
-    return outputs_to_js(server_->committed(static_cast<tp::server::BatchId>(batch), ok, error));
-  }
-
-  val permission(int handle, const std::string& document, int access) {
-    return outputs_to_js(server_->permission(static_cast<tp::server::ClientHandle>(handle), document,
-                                             static_cast<tp::server::Access>(access & 3)));
-  }
-
-  val tick(double now_ms) { return outputs_to_js(server_->tick(now_ms)); }
-
-  // ms since the epoch, or -1 when nothing is due.
-  double nextDeadline() const { return server_->next_deadline().value_or(-1); }
-
-  // {entry} or {error}; `logs` outputs for skipped entries.
-  val mergeEntries(val entries) {
-    auto raw = emscripten::vecFromJSArray<std::string>(entries);
-    tp::server::Outputs out;
-    auto merged = server_->merge_entries(views_of(raw), out);
-    val result = val::object();
-    if (merged) {
-      result.set("entry", tp::wasm::to_js_bytes(merged.value()));
-    } else {
-      result.set("error", merged.error().message);
-    }
-    result.set("outputs", outputs_to_js(out));
-    return result;
-  }
-
-  int clientCount() const { return static_cast<int>(server_->client_count()); }
-  int documentCount() const { return static_cast<int>(server_->session_count()); }
-
- private:
-  std::unique_ptr<tp::server::Server> server_;
-};
-
-val authenticate_upgrade(const std::string& url, const std::string& authorization, const std::string& secret,
-                         bool has_secret, const std::string& issuer, const std::string& audience,
-                         double now_seconds) {
-  tp::server::UpgradeAuthOptions options;
-  options.secret = tp::wasm::view_of(secret);
-  options.has_secret = has_secret;
-  options.issuer = issuer;
-  options.audience = audience;
-  auto v = tp::server::authenticate_upgrade(url, authorization, options, now_seconds);
-  val out = val::object();
-  out.set("ok", v.ok);
-  out.set("status", v.status);
-  out.set("body", v.body);
-  out.set("error", v.error);
-  if (v.ok) out.set("context", v.context.dump());
-  return out;
-}
-
-val inspect_frame(const std::string& frame) {
-  auto v = tp::server::inspect_frame(tp::wasm::view_of(frame));
-  val out = val::object();
-  if (!v.reply.empty()) out.set("reply", tp::wasm::to_js_bytes(v.reply));
-  if (!v.error.empty()) out.set("error", v.error);
   return out;
 }
 
 }  // namespace
 
-EMSCRIPTEN_BINDINGS(tp_server) {
-  emscripten::class_<ServerCore>("ServerCore")
-      .constructor<const std::string&, const std::string&>()
-      .function("open", &ServerCore::open)
-      .function("message", &ServerCore::message)
-      .function("close", &ServerCore::close)
-      .function("rejoin", &ServerCore::rejoin)
-      .function("remote", &ServerCore::remote)
-      .function("loaded", &ServerCore::loaded)
-      .function("loadFailed", &ServerCore::loadFailed)
-      .function("flush", &ServerCore::flush)
-      .function("committed", &ServerCore::committed)
-      .function("permission", &ServerCore::permission)
-      .function("tick", &ServerCore::tick)
-      .function("nextDeadline", &ServerCore::nextDeadline)
-      .function("mergeEntries", &ServerCore::mergeEntries)
-      .function("clientCount", &ServerCore::clientCount)
-      .function("documentCount", &ServerCore::documentCount);
-  emscripten::function("authenticateUpgrade", &authenticate_upgrade);
-  emscripten::function("inspectFrame", &inspect_frame);
+extern "C" {
+
+// The header's address (constant), and the input buffer's, grown to `capacity` bytes.
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_header() { return address(&g_header); }
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_input(std::int32_t capacity) {
+  if (g_input.size() < static_cast<std::size_t>(capacity)) g_input.resize(static_cast<std::size_t>(capacity));
+  return address(g_input.data());
 }
+
+// input: config JSON (config_len), then the secret; result[0] = the server's address.
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_create(std::int32_t config_len, std::int32_t secret_len) {
+  auto* s = new srv::Server(parse_config(input_text(0, config_len), input_bytes(config_len, secret_len)));
+  g_header.result[0] = static_cast<double>(reinterpret_cast<std::uintptr_t>(s));
+  return Writer().finish();
+}
+EMSCRIPTEN_KEEPALIVE void tp_server_destroy(std::uintptr_t core) { delete reinterpret_cast<srv::Server*>(core); }
+
+// input: client id, then context JSON; result[0] = the handle. -1: the context is not an object.
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_open(std::uintptr_t core, std::int32_t id_len, std::int32_t context_len, double now_ms) {
+  std::string_view text = input_text(id_len, context_len);
+  auto context = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
+  if (!context.is_object()) return -1;
+  srv::Outputs out;
+  auto h = server(core).open(std::string(input_text(0, id_len)), std::move(context), now_ms, out);
+  g_header.result[0] = h;
+  return emit(out);
+}
+
+// input: one frame.
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_message(std::uintptr_t core, std::int32_t client, std::int32_t len) {
+  auto out = server(core).message(handle(client), input_bytes(0, len));
+  if (out.empty()) return Writer().finish();
+  return emit(out);
+}
+
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_close(std::uintptr_t core, std::int32_t client) {
+  return emit(server(core).close(handle(client)));
+}
+
+// input: document name.
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_rejoin(std::uintptr_t core, std::int32_t client, std::int32_t doc_len) {
+  return emit(server(core).rejoin(handle(client), std::string(input_text(0, doc_len))));
+}
+
+// input: key, then the pub/sub message.
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_remote(std::uintptr_t core, std::int32_t key_len, std::int32_t msg_len) {
+  return emit(server(core).remote(std::string(input_text(0, key_len)), input_bytes(key_len, msg_len)));
+}
+
+// input: key, then `count` entries (input_list layout).
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_loaded(std::uintptr_t core, std::int32_t key_len, std::int32_t count) {
+  return emit(server(core).loaded(std::string(input_text(0, key_len)), input_list(key_len, count)));
+}
+
+// input: key, then the error text.
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_load_failed(std::uintptr_t core, std::int32_t key_len, std::int32_t err_len) {
+  return emit(server(core).load_failed(std::string(input_text(0, key_len)), std::string(input_text(key_len, err_len))));
+}
+
+// kWrite records; result[0] = the batch id (0: nothing to commit).
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_flush(std::uintptr_t core) {
+  auto batch = server(core).flush();
+  g_header.result[0] = static_cast<double>(batch.id);
+  Writer w;
+  for (const auto& write : batch.writes) w.record(kWrite, 0, w.bytes(write.entry), 0, w.text(write.key));
+  return w.finish();
+}
+
+// input: the error text (when !ok).
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_committed(std::uintptr_t core, double batch, std::int32_t ok, std::int32_t err_len) {
+  return emit(server(core).committed(static_cast<srv::BatchId>(batch), ok != 0, std::string(input_text(0, err_len))));
+}
+
+// input: document name.
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_permission(std::uintptr_t core, std::int32_t client, std::int32_t doc_len,
+                                                       std::int32_t access) {
+  return emit(server(core).permission(handle(client), std::string(input_text(0, doc_len)),
+                                      static_cast<srv::Access>(access & 3)));
+}
+
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_tick(std::uintptr_t core, double now_ms) { return emit(server(core).tick(now_ms)); }
+
+// result[0] = when tick() next has something to do (ms since the epoch), or -1;
+// result[1] = clients, result[2] = loaded documents.
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_state(std::uintptr_t core) {
+  g_header.result[0] = server(core).next_deadline().value_or(-1);
+  g_header.result[1] = static_cast<double>(server(core).client_count());
+  g_header.result[2] = static_cast<double>(server(core).session_count());
+  return Writer().finish();
+}
+
+// input: `count` entries (input_list layout). kEntry (the merged entry) or kText (why not), and logs.
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_merge_entries(std::uintptr_t core, std::int32_t count) {
+  srv::Outputs out;
+  auto merged = server(core).merge_entries(input_list(0, count), out);
+  Writer w;
+  if (merged) {
+    w.record(kEntry, 0, w.bytes(merged.value()), 0, {});
+  } else {
+    w.record(kText, 0, {}, 0, w.text(merged.error().message));
+  }
+  w.outputs(out);
+  return w.finish();
+}
+
+// input: url, authorization, secret, issuer, audience. One kVerdict record, then a kText with the
+// error code ("" when ok).
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_authenticate_upgrade(std::int32_t url_len, std::int32_t auth_len, std::int32_t secret_len,
+                                                          std::int32_t has_secret, std::int32_t issuer_len,
+                                                          std::int32_t audience_len, double now_seconds) {
+  std::size_t at = 0;
+  auto next = [&](std::int32_t n) {
+    std::string_view s = input_text(at, static_cast<std::size_t>(n));
+    at += static_cast<std::size_t>(n);
+    return s;
+  };
+  std::string_view url = next(url_len);
+  std::string_view authorization = next(auth_len);
+  std::string_view secret = next(secret_len);
+  srv::UpgradeAuthOptions options;
+  options.secret = ByteView(secret);
+  options.has_secret = has_secret != 0;
+  options.issuer = std::string(next(issuer_len));
+  options.audience = std::string(next(audience_len));
+  auto v = srv::authenticate_upgrade(url, authorization, options, now_seconds);
+  Writer w;
+  w.record(kVerdict, 0, v.ok ? w.text(v.context.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)) : Writer::Slice{},
+           v.status, w.text(v.body), v.ok ? 1 : 0);
+  w.record(kText, 0, {}, 0, w.text(v.error));
+  return w.finish();
+}
+
+// input: one frame. A kSend (to 0) with the reply when there is one, a kText with the error when
+// the frame is not a valid Teleportal message.
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_inspect_frame(std::int32_t len) {
+  auto v = srv::inspect_frame(input_bytes(0, len));
+  Writer w;
+  if (!v.reply.empty()) w.record(kSend, 0, w.bytes(v.reply), 0, {});
+  if (!v.error.empty()) w.record(kText, 0, {}, 0, w.text(v.error));
+  return w.finish();
+}
+
+}  // extern "C"

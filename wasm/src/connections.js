@@ -1,10 +1,12 @@
 // Runtime-neutral connection lifecycle shared by every host shim (Bun, Node ws, Workers).
 // A shim turns its runtime's events into calls on a Hub and gives it a "peer" per socket:
 //   { id, context, send(bytes) -> number, close(code, reason), bufferedAmount?() -> number }
-// where send returns bytes sent (> 0), -1 when queued under backpressure, 0 when dropped.
+// where send returns bytes sent (> 0), -1 when queued under backpressure, 0 when dropped. The bytes
+// given to send (and publish) may be a view of wasm memory that is valid only during the call: a
+// peer that keeps them past the call (queues, corked sockets) copies them.
 // Frame validation, authentication and routing decisions are made by the C++ core.
-import { core } from "./core.js";
 import { createTokenManager } from "./token.js";
+import { authenticateUpgrade, inspectFrame } from "./server-core.js";
 
 const encoder = new TextEncoder();
 
@@ -71,7 +73,7 @@ export function verifyUpgradeRequest(tokens, request) {
   const authorization = request.headers.get("authorization") ?? "";
   const verdict = tokens
     ? tokens[kAuthenticateUpgrade](request.url, authorization)
-    : core.authenticateUpgrade(request.url, authorization, new Uint8Array(0), false, "", "", 0);
+    : authenticateUpgrade(request.url, authorization, new Uint8Array(0), false, "", "", 0);
   if (verdict.ok) return { context: JSON.parse(verdict.context) };
   return {
     error: verdict.error,
@@ -304,7 +306,7 @@ export class Hub {
     }
     // Nobody consumes this transport (onConnect did not attach a server): the core still
     // validates the frame, answers pings and reports malformed frames.
-    const verdict = core.inspectFrame(frame);
+    const verdict = inspectFrame(frame);
     if (verdict.reply) this._send(entry.peer, verdict.reply);
     if (verdict.error) this.log("warn", "websocket_invalid_frame", { client_id: entry.peer.id, error: verdict.error });
   }

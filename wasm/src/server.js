@@ -1,8 +1,10 @@
 // teleportal/server: the document server. Routing, sessions, permissions, acks, sync, loading and
 // storing are decided by the C++ core; this class only moves bytes between transports, storage
 // and the core, and does every `await`.
-import { core } from "./core.js";
+import { asBytes, core } from "./core.js";
 import { decodeMessage } from "./protocol.js";
+import { Transport } from "./connections.js";
+import { Kind, LEVELS, beforeCall, input, putBytes, putList, putText, read, result } from "./server-core.js";
 
 const kServerConfig = Symbol.for("teleportal.token.serverConfig");
 const encoder = new TextEncoder();
@@ -46,11 +48,12 @@ async function defaultStorage() {
 
 /** @param {import("../types/server").ServerOptions} [options] */
 export class Server {
-  #core;
+  #core = 0; // the core's address in wasm memory (wasm/bind/bind_server.cpp)
   /** @type {Map<string, {handle: number, transport: any, context: any, unsubscribe: Function[]}>} */
   #clients = new Map();
-  /** @type {Map<number, {id: string, transport: any, context: any}>} */
+  /** @type {Map<number, {id: string, transport: any, context: any, views: boolean}>} */
   #byHandle = new Map();
+  #allLogs = true; // the logger wants info and debug events too
   #storage;
   #ownsStorage = false;
   #flushScheduled = false;
@@ -58,7 +61,7 @@ export class Server {
   #compactions = new Set();
   #timer = null;
   #checkPermission;
-  /** @type {Map<string, Set<number>>} document key -> handles of its readers */
+  /** @type {Map<number, {key: string, readers: Set<number>}>} the core's topic number -> its readers */
   #topics = new Map();
   #cluster = null;
   /** Called with (clientId, document) when a client joins a document (hosts that restore memberships after hibernation). */
@@ -68,6 +71,7 @@ export class Server {
   constructor(options = {}) {
     this.options = options;
     this.log = options.logger ?? defaultLogger;
+    this.#allLogs = options.logger !== undefined;
     this.#checkPermission = options.checkPermission ?? null;
     const permissions = this.#checkPermission ? "callback" : (options.permissions ?? "token");
     if (!["token", "none", "callback"].includes(permissions)) throw new TypeError(`unknown permissions mode "${permissions}"`);
@@ -80,7 +84,7 @@ export class Server {
     } else {
       throw new TypeError("storage must implement load(key) and commit(writes) (teleportal/storage)");
     }
-    this.#core = new core.ServerCore(
+    const config = encoder.encode(
       JSON.stringify({
         permissions,
         persist: true,
@@ -94,12 +98,24 @@ export class Server {
         issuer: tokens.issuer,
         audience: tokens.audience,
         allowMissingDocumentAccess: tokens.allowMissingDocumentAccess,
+        infoLogs: this.#allLogs,
       }),
-      tokens.secret,
     );
+    beforeCall();
+    input(config.length + tokens.secret.length);
+    putBytes(config, 0);
+    putBytes(tokens.secret, config.length);
+    core._tp_server_create(config.length, tokens.secret.length);
+    this.#core = result(0);
     if (options.cluster) {
       this.#cluster = options.cluster;
-      this.#cluster.onMessage((key, message) => this.#perform(this.#core.remote(key, message)));
+      this.#cluster.onMessage((key, message) => {
+        beforeCall();
+        const keyLen = putText(key, 0);
+        input(keyLen + message.length);
+        putBytes(message, keyLen);
+        this.#perform(core._tp_server_remote(this.#core, keyLen, message.length));
+      });
     }
     const every = options.tickIntervalMs ?? 1000;
     if (every > 0) {
@@ -115,7 +131,9 @@ export class Server {
 
   /** Number of documents loaded in memory. */
   get documentCount() {
-    return this.#core.documentCount();
+    beforeCall();
+    core._tp_server_state(this.#core);
+    return result(2);
   }
 
   /** The context a client was created with (the same object, unchanged). */
@@ -140,16 +158,20 @@ export class Server {
     } catch (err) {
       throw new TypeError(`context must be JSON-serialisable: ${err.message}`);
     }
-    const { handle, outputs } = this.#core.open(id, contextJson, Date.now());
-    if (handle < 0) throw new TypeError("context must be a JSON object");
-    const entry = { id, handle, transport, context, unsubscribe: [] };
+    beforeCall();
+    const idLen = putText(id, 0);
+    const n = core._tp_server_open(this.#core, idLen, putText(contextJson, idLen), Date.now());
+    if (n < 0) throw new TypeError("context must be a JSON object");
+    const handle = result(0);
+    // Our own transports hand frames to sockets that copy them at once: they get views of wasm memory.
+    const entry = { id, handle, transport, context, unsubscribe: [], views: transport instanceof Transport };
     this.#clients.set(id, entry);
     this.#byHandle.set(handle, entry);
-    entry.unsubscribe.push(transport.onMessage((frame) => this.#perform(this.#core.message(handle, frame))));
+    entry.unsubscribe.push(transport.onMessage((frame) => this.#message(handle, frame)));
     if (typeof transport.onClose === "function") {
       entry.unsubscribe.push(transport.onClose(() => this.disconnectClient(id)));
     }
-    this.#perform(outputs);
+    this.#perform(n);
   }
 
   /** Removes a client from every document session. Idempotent. */
@@ -158,7 +180,8 @@ export class Server {
     if (!entry) return;
     this.#clients.delete(id);
     for (const off of entry.unsubscribe) off?.();
-    this.#perform(this.#core.close(entry.handle));
+    beforeCall();
+    this.#perform(core._tp_server_close(this.#core, entry.handle));
     this.#byHandle.delete(entry.handle);
   }
 
@@ -169,13 +192,19 @@ export class Server {
   rejoin(id, documents) {
     const entry = this.#clients.get(id);
     if (!entry) return;
-    for (const document of documents) this.#perform(this.#core.rejoin(entry.handle, document));
+    for (const document of documents) {
+      beforeCall();
+      this.#perform(core._tp_server_rejoin(this.#core, entry.handle, putText(document, 0)));
+    }
   }
 
   /** Lets time pass in the core: expired tokens close (4401), idle documents unload. */
   tick(now = Date.now()) {
-    this.#perform(this.#core.tick(now));
-    const next = this.#core.nextDeadline();
+    beforeCall();
+    this.#perform(core._tp_server_tick(this.#core, now));
+    beforeCall();
+    core._tp_server_state(this.#core);
+    const next = result(0);
     return next < 0 ? null : next;
   }
 
@@ -196,48 +225,77 @@ export class Server {
     if (this.#ownsStorage && this.#storage) await (await this.#storage.catch(() => null))?.close?.();
   }
 
-  // Carries out what the core decided: frames to send, connections to close, documents to load,
-  // writes to commit, permission questions for the application, events to log.
-  #perform(outputs) {
-    for (const out of outputs) {
-      switch (out.kind) {
-        case "send":
-          for (const handle of out.to) this.#byHandle.get(handle)?.transport.send(out.frame);
-          break;
-        case "close":
-          this.#byHandle.get(out.client)?.transport.close?.(out.code, out.reason);
-          break;
-        case "load":
-          this.#load(out.key);
-          break;
-        case "compact":
-          this.#compact(out.key);
-          break;
-        case "permission":
-          this.#ask(out);
-          break;
-        case "join":
-          this.onJoin?.(this.#byHandle.get(out.client)?.id, out.document);
-          break;
-        case "reader":
-          this.#reader(out);
-          break;
-        case "publish":
-          if (out.local) this.#publish(out);
-          if (out.cluster) this.#clusterCall("publish", out.key, out.cluster);
-          break;
-        case "channel":
-          this.#clusterCall(out.subscribe ? "subscribe" : "unsubscribe", out.key);
-          break;
-        case "log":
-          this.log(out.level, out.event, JSON.parse(out.fields));
-          break;
-      }
-    }
+  // One frame from a client: copied once into the core's input buffer, one core call.
+  #message(handle, frame) {
+    beforeCall();
+    input(frame.length);
+    putBytes(frame, 0);
+    this.#perform(core._tp_server_message(this.#core, handle, frame.length));
+  }
+
+  // Carries out what the core decided (the n records of the last core call): frames to send,
+  // connections to close, documents to load, writes to commit, permission questions for the
+  // application, events to log.
+  #perform(n) {
+    if (n > 0) read(n, (r) => this.#carryOut(r));
     if (!this.#flushScheduled && !this.#committing) {
       this.#flushScheduled = true;
       later(() => this.#flush());
     }
+  }
+
+  #carryOut(r) {
+    for (let i = 0; i < r.n; i++) {
+      switch (r.kind(i)) {
+        case Kind.send:
+        case Kind.ack:
+          this.#send(r.field(i, 1), r.bytes(i));
+          break;
+        case Kind.publish: {
+          const more = r.field(i, 4);
+          const except = [r.field(i, 1)];
+          for (let k = 1; k <= more; k++) except.push(r.field(i + k, 1));
+          this.#publish(r.field(i, 7), except, r, i);
+          i += more;
+          break;
+        }
+        case Kind.reader:
+          this.#reader(r.field(i, 1), r.field(i, 4) === 1, r.field(i, 7), r, i);
+          break;
+        case Kind.close:
+          this.#byHandle.get(r.field(i, 1))?.transport.close?.(r.field(i, 4), r.text(i));
+          break;
+        case Kind.load:
+          this.#load(r.text(i));
+          break;
+        case Kind.compact:
+          this.#compact(r.text(i));
+          break;
+        case Kind.permission:
+          this.#ask(r.field(i, 1), r.text(i), r.bytes(i).slice());
+          break;
+        case Kind.join:
+          this.onJoin?.(this.#byHandle.get(r.field(i, 1))?.id, r.text(i));
+          break;
+        case Kind.cluster:
+          this.#clusterCall("publish", r.text(i), r.bytes(i).slice());
+          break;
+        case Kind.channel:
+          this.#clusterCall(r.field(i, 4) === 1 ? "subscribe" : "unsubscribe", r.text(i));
+          break;
+        case Kind.log: {
+          const level = r.field(i, 4);
+          if (level >= 2 || this.#allLogs) this.log(LEVELS[level], r.text(i), JSON.parse(r.bytesText(i)));
+          break;
+        }
+      }
+    }
+  }
+
+  // A frame (a view of wasm memory) to one client; transports other than ours get a copy.
+  #send(handle, frame) {
+    const entry = this.#byHandle.get(handle);
+    if (entry) entry.transport.send(entry.views ? frame : frame.slice());
   }
 
   // The storage, opened on first use when it is the default one.
@@ -250,33 +308,37 @@ export class Server {
   }
 
   // The readers of each document, kept here and (where the runtime fans out natively: Bun's
-  // ws.subscribe/publish) in the transport too.
-  #reader({ client, key, reading }) {
+  // ws.subscribe/publish) in the transport too. Topics are the core's numbers for loaded documents.
+  #reader(client, reading, number, r, i) {
     const entry = this.#byHandle.get(client);
-    let topic = this.#topics.get(key);
+    let topic = this.#topics.get(number);
     if (reading) {
-      if (!topic) this.#topics.set(key, (topic = new Set()));
-      topic.add(client);
-      entry?.transport.subscribe?.(key);
+      if (!topic) this.#topics.set(number, (topic = { key: r.text(i), readers: new Set() }));
+      topic.readers.add(client);
+      entry?.transport.subscribe?.(topic.key);
     } else if (topic) {
-      topic.delete(client);
-      if (topic.size === 0) this.#topics.delete(key);
-      entry?.transport.unsubscribe?.(key);
+      topic.readers.delete(client);
+      if (topic.readers.size === 0) this.#topics.delete(number);
+      entry?.transport.unsubscribe?.(topic.key);
     }
   }
 
-  // One frame to every reader of a document but the sender: natively where possible.
-  #publish({ key, except, frame }) {
-    const topic = this.#topics.get(key);
+  // Record i's frame to every reader of a document but `except` (its senders): natively where
+  // possible. The frame is taken from the record for each send: a send that disconnects a client
+  // calls the core, which detaches the records (the earlier view would show reused memory).
+  #publish(number, except, r, i) {
+    const topic = this.#topics.get(number);
     if (!topic) return;
-    const sender = this.#byHandle.get(except)?.transport;
-    if (sender?.publish) return void sender.publish(key, frame, false);
-    if (!sender && topic.size > 0) {
-      const any = this.#byHandle.get(topic.values().next().value)?.transport;
-      if (any?.publish) return void any.publish(key, frame, true);
+    if (except.length === 1) {
+      const sender = this.#byHandle.get(except[0]);
+      if (sender?.views && sender.transport.publish) return void sender.transport.publish(topic.key, r.bytes(i), false);
+      if (!sender && topic.readers.size > 0) {
+        const any = this.#byHandle.get(topic.readers.values().next().value);
+        if (any?.views && any.transport.publish) return void any.transport.publish(topic.key, r.bytes(i), true);
+      }
     }
-    for (const handle of topic) {
-      if (handle !== except) this.#byHandle.get(handle)?.transport.send(frame);
+    for (const handle of topic.readers) {
+      if (!except.includes(handle)) this.#send(handle, r.bytes(i));
     }
   }
 
@@ -293,9 +355,14 @@ export class Server {
     try {
       const storage = await this.#getStorage();
       const entries = await storage.load(key);
-      this.#perform(this.#core.loaded(key, entries));
+      beforeCall();
+      const keyLen = putText(key, 0);
+      putList(entries.map((e) => asBytes(e)), keyLen);
+      this.#perform(core._tp_server_loaded(this.#core, keyLen, entries.length));
     } catch (err) {
-      this.#perform(this.#core.loadFailed(key, errorText(err)));
+      beforeCall();
+      const keyLen = putText(key, 0);
+      this.#perform(core._tp_server_load_failed(this.#core, keyLen, putText(errorText(err), keyLen)));
     }
   }
 
@@ -304,16 +371,20 @@ export class Server {
   async #flush() {
     this.#flushScheduled = false;
     if (this.#committing) return;
-    const batch = this.#core.flush();
-    if (!batch.id) return;
+    beforeCall();
+    const n = core._tp_server_flush(this.#core);
+    const id = result(0);
+    if (!id) return;
+    const writes = [];
+    read(n, (r) => {
+      for (let i = 0; i < r.n; i++) writes.push({ key: r.text(i), entry: r.bytes(i).slice() });
+    });
     let ok = true;
     let error = "";
     const done = (async () => {
       try {
         const storage = await this.#getStorage();
-        if (batch.keys.length > 0) {
-          await storage.commit(batch.keys.map((key, i) => ({ key, entry: batch.entries[i] })));
-        }
+        if (writes.length > 0) await storage.commit(writes);
       } catch (err) {
         ok = false;
         error = errorText(err);
@@ -322,7 +393,8 @@ export class Server {
     this.#committing = done;
     await done;
     this.#committing = null;
-    this.#perform(this.#core.committed(batch.id, ok, error));
+    beforeCall();
+    this.#perform(core._tp_server_committed(this.#core, id, ok ? 1 : 0, ok ? 0 : putText(error, 0)));
   }
 
   #compact(key) {
@@ -330,10 +402,20 @@ export class Server {
       const storage = await this.#getStorage();
       if (typeof storage.compact !== "function") return;
       await storage.compact(key, (entries) => {
-        const merged = this.#core.mergeEntries(entries);
-        this.#perform(merged.outputs);
-        if (merged.error) throw new Error(merged.error);
-        return merged.entry;
+        beforeCall();
+        putList(entries.map((e) => asBytes(e)), 0);
+        const n = core._tp_server_merge_entries(this.#core, entries.length);
+        let entry = null;
+        let error = null;
+        read(n, (r) => {
+          if (r.kind(0) === Kind.entry) entry = r.bytes(0).slice();
+          else error = r.text(0);
+          for (let i = 1; i < r.n; i++) {
+            if (r.kind(i) === Kind.log) this.log(LEVELS[r.field(i, 4)], r.text(i), JSON.parse(r.bytesText(i)));
+          }
+        });
+        if (error !== null) throw new Error(error);
+        return entry;
       });
     })().catch((err) => this.log("error", "storage_compact_failed", { document_id: key, error: errorText(err) }));
     this.#compactions.add(run);
@@ -341,7 +423,7 @@ export class Server {
   }
 
   // The application's checkPermission decides read and write for (client, document), once.
-  async #ask({ client, document, frame }) {
+  async #ask(client, document, frame) {
     const entry = this.#byHandle.get(client);
     if (!entry) return;
     let access = 0;
@@ -353,6 +435,8 @@ export class Server {
     } catch (err) {
       this.log("error", "check_permission_failed", { client_id: entry.id, document, error: errorText(err) });
     }
-    if (this.#byHandle.has(client)) this.#perform(this.#core.permission(client, document, access));
+    if (!this.#byHandle.has(client)) return;
+    beforeCall();
+    this.#perform(core._tp_server_permission(this.#core, client, putText(document, 0), access));
   }
 }

@@ -4,6 +4,7 @@
 // arguments, reads the clock (Date.now()) and rebuilds Teleportal's result shapes.
 // Runtime-neutral: no Node-only imports (works in Node, Bun and workerd).
 import { core } from "./core.js";
+import { authenticateUpgrade } from "./server-core.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -80,7 +81,7 @@ export class TokenManager {
    * never leaves the manager.
    */
   [Symbol.for("teleportal.token.authenticateUpgrade")](url, authorization) {
-    return core.authenticateUpgrade(url, authorization, this.#secret, true, this.#issuer, this.#audience, nowSeconds());
+    return authenticateUpgrade(url, authorization, this.#secret, true, this.#issuer, this.#audience, nowSeconds());
   }
 
   /**

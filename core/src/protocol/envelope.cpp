@@ -105,4 +105,14 @@ Bytes wrap_plain_update(ByteView structure_update_v2) {
   return e.take();
 }
 
+std::optional<ByteView> peek_plain_envelope(ByteView bytes) {
+  lib0::Decoder d(bytes);
+  if (d.read_var_uint() != kEnvelopeVersion) return std::nullopt;
+  ByteView structure = d.read_var_bytes();
+  if (d.read_var_uint() != 0 || !d.ok()) return std::nullopt;
+  if (d.has_more() && d.read_u8() != 0) return std::nullopt;
+  if (d.has_more() || !d.ok()) return std::nullopt;
+  return structure;
+}
+
 }  // namespace tp::protocol

@@ -1,5 +1,7 @@
 #include "tp/protocol/message.hpp"
 
+#include <cstring>
+
 #include "tp/lib0/decoding.hpp"
 #include "tp/lib0/encoding.hpp"
 
@@ -416,7 +418,7 @@ std::optional<Error> validate_message(const Message& m) {
 
 // ---- message id --------------------------------------------------------------------------------
 
-std::string message_id(ByteView bytes) {
+MessageId message_id_chars(ByteView bytes) {
   std::uint32_t h1 = 0x811c9dc5u;
   std::uint32_t h2 = 0x01000193u;
   for (std::uint8_t b : bytes) {
@@ -424,12 +426,59 @@ std::string message_id(ByteView bytes) {
     h2 = (h2 ^ b) * 0x100001b3u;
   }
   static const char digits[] = "0123456789abcdef";
-  std::string out(16, '0');
+  MessageId out{};
   for (int i = 0; i < 8; ++i) {
     out[7 - i] = digits[(h1 >> (4 * i)) & 15];
     out[15 - i] = digits[(h2 >> (4 * i)) & 15];
   }
   return out;
+}
+
+std::string message_id(ByteView bytes) {
+  MessageId id = message_id_chars(bytes);
+  return std::string(id.data(), id.size());
+}
+
+void write_ack_frame(const MessageId& id, std::uint8_t* out) {
+  // header (empty document, not encrypted, type ack), vs(id), flags 0
+  const std::uint8_t head[] = {kMagic[0], kMagic[1], kMagic[2], kProtocolVersion, 0, 0,
+                               static_cast<std::uint8_t>(MessageType::ack), 16};
+  std::memcpy(out, head, sizeof head);
+  std::memcpy(out + sizeof head, id.data(), id.size());
+  out[kAckFrameSize - 1] = 0;
+}
+
+std::optional<FrameView> peek_relay_frame(ByteView frame) {
+  Decoder d(frame);
+  if (frame.size < 4 || frame[0] != kMagic[0] || frame[1] != kMagic[1] || frame[2] != kMagic[2] ||
+      frame[3] != kProtocolVersion) {
+    return std::nullopt;
+  }
+  d.read_raw(4);
+  FrameView v;
+  v.document = d.read_var_string_view();
+  v.encrypted = read_u8_or_none(d) == 1;
+  const int type = read_u8_or_none(d);
+  if (type == static_cast<int>(MessageType::ack)) {
+    // as decode_ack: id, optional flags, then what the flags announce
+    d.read_var_string_view();
+    const int flags = read_u8_or_none(d);
+    if (flags > 0 && (flags & kAckFlagRetryAfter)) d.read_var_uint();
+    if (flags > 0 && (flags & kAckFlagError)) d.read_var_string_view();
+    if (!d.ok()) return std::nullopt;
+    v.type = MessageType::ack;
+    v.document = {};
+    v.encrypted = false;
+    return v;
+  }
+  if (type != static_cast<int>(MessageType::doc)) return std::nullopt;
+  const int sub = read_u8_or_none(d);
+  if (sub != 1 && sub != 2) return std::nullopt;
+  if (read_u8_or_none(d) < 0) return std::nullopt;  // the update-version byte (any value)
+  v.step2 = sub == 1;
+  v.data = d.read_var_bytes();
+  if (!d.ok()) return std::nullopt;
+  return v;
 }
 
 // ---- error chain -------------------------------------------------------------------------------

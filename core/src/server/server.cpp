@@ -28,6 +28,14 @@ struct Server::Client {
   std::deque<Bytes> waiting;
   std::size_t waiting_bytes = 0;
   std::uint32_t invalid_frames = 0;
+  // The document of this client's last accepted update and its session: the next update to it
+  // skips the full decode, the permission lookup and the session lookup. Valid while `epoch`
+  // equals Server::epoch_ (bumped when sessions go, decisions or memberships change).
+  struct Last {
+    std::string document;
+    DocumentSession* session = nullptr;
+    std::uint64_t epoch = 0;
+  } last;
 };
 
 struct Server::Turn {
@@ -36,17 +44,53 @@ struct Server::Turn {
   Outputs& out;
 };
 
-// An accepted update waiting for its batch to commit.
-struct Server::Staged {
-  std::string key;
-  ClientHandle sender = 0;
-  std::string message_id;
-  Bytes frame;      // relayed verbatim
-  Bytes structure;  // V2 structure update (may be empty)
-  std::vector<Bytes> sidecars;
-  Bytes entry;  // what storage appends (empty: nothing to store)
-  bool step2 = false;
+// Bytes of a staged update: an offset and a length in its batch's arena.
+struct Span {
+  std::size_t off = 0;
+  std::size_t len = 0;
 };
+
+// An accepted update waiting for its batch to commit; its bytes live in the batch's arena, so
+// staging one costs no allocation once the (reused) arena is large enough.
+struct Server::Staged {
+  DocumentSession* session = nullptr;  // stays loaded while its in_flight count is above 0
+  ClientHandle sender = 0;
+  protocol::MessageId id{};
+  Span frame;                   // relayed verbatim
+  Span structure;               // V2 structure update (may be empty)
+  std::vector<Bytes> sidecars;  // encrypted documents
+  bool step2 = false;
+  bool empty = true;  // no structs, no deletes, no sidecars: nothing to store or to merge
+};
+
+// The staged updates of one document in a batch, in arrival order. For a plaintext document the
+// batch stores one entry (their merge) and readers get one frame for all of them (coalescing).
+struct Server::Group {
+  DocumentSession* session = nullptr;
+  std::vector<std::size_t> items;
+  bool coalesce = false;       // plaintext, and the merge (if any) succeeded
+  std::size_t structures = 0;  // items with something to store
+  Bytes merged;                // their merge, when there are two or more
+  bool stored = false;         // an entry went to storage for this group
+};
+
+struct Server::StagedBatch {
+  Bytes arena;
+  std::vector<Staged> items;
+  std::vector<Group> groups;
+  ByteView view(Span s) const { return {arena.data() + s.off, s.len}; }
+  Span append(ByteView b) {
+    Span s{arena.size(), b.size};
+    arena.insert(arena.end(), b.begin(), b.end());
+    return s;
+  }
+  void clear() {
+    arena.clear();
+    items.clear();
+    groups.clear();
+  }
+};
+
 
 namespace {
 
@@ -84,6 +128,13 @@ Bytes ack_frame(const std::string& message_id, std::optional<std::string> error 
   Message m;
   m.payload = protocol::Ack{message_id, retry_after, std::move(error)};
   return protocol::encode_message(m);
+}
+
+// A success ack for a decoded message (its id is always the 16 characters of message_id).
+void ack(Outputs& out, ClientHandle to, const std::string& id) {
+  AckOutput a{to, {}};
+  std::copy_n(id.begin(), std::min(id.size(), a.id.size()), a.id.begin());
+  out.push_back(a);
 }
 
 bool is_authoritative(const Message& m) {
@@ -164,6 +215,7 @@ Server::~Server() = default;
 // The claims the token rule reads: the context itself when it carries documentAccess (the
 // built-in upgrade check puts the verified payload there), else its `token` verified here.
 void Server::adopt_claims(Client& c, nlohmann::json claims) {
+  c.last = {};  // decisions change
   c.exp_ms = exp_ms_of(claims);
   c.claims = std::move(claims);
   c.access.clear();
@@ -244,6 +296,15 @@ void Server::deliver(Outputs& out, ClientHandle handle, Client& client, ByteView
     return;
   }
 
+  // The relay path: acks from clients and updates to the document of the client's last update
+  // are handled from views into the frame (no decode into a Message, no lookups, no allocation).
+  if (auto v = protocol::peek_relay_frame(frame)) {
+    if (v->type == protocol::MessageType::ack || relay_fast(out, handle, client, *v, frame)) {
+      client.invalid_frames = 0;
+      return;
+    }
+  }
+
   auto decoded = decode_frame(frame);
   if (!decoded) {
     out.push_back(SendOutput{{handle}, ack_frame(protocol::message_id(frame), decoded.error().message)});
@@ -273,7 +334,7 @@ void Server::handle_message(Turn& t, const Message& m, ByteView frame) {
     // An rpc about no document cannot be checked against any document's permissions.
     if (config_.permissions != PermissionMode::none) return deny(t, m, "(no document)");
     on_rpc(t, m);
-    t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id)});
+    ack(t.out, t.sender, m.id);
     return;
   }
   Need need = required_access(m);
@@ -283,7 +344,7 @@ void Server::handle_message(Turn& t, const Message& m, ByteView frame) {
     if (asked) return;  // queued until the application answers
     if (!satisfies(a, need)) return deny(t, m, need_name(need));
   } else if (need == Need::never) {
-    t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id)});  // the reference acks a client auth-message
+    ack(t.out, t.sender, m.id);  // the reference acks a client auth-message
     return;
   }
   DocumentSession* s = session_for(t, m);
@@ -318,7 +379,7 @@ void Server::apply(Turn& t, DocumentSession& s, const Message& m, ByteView frame
     case protocol::MessageType::ack:
       return;
   }
-  t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id)});
+  ack(t.out, t.sender, m.id);
 }
 
 Access Server::decide_token_access(const Client& c, const std::string& document) const {
@@ -401,11 +462,12 @@ DocumentSession* Server::session_for(Turn& t, const Message& m) {
   }
   auto s = std::make_unique<DocumentSession>();
   s->key = key;
+  s->topic = next_topic_++;
   s->document = m.document;
   s->encrypted = m.encrypted;
   s->tentative = !is_authoritative(m);
   s->loading = config_.persist;
-  t.out.push_back(LogOutput{"info", "session_created", {{"document_id", key}}});
+  if (config_.info_logs) t.out.push_back(LogOutput{"info", "session_created", {{"document_id", key}}});
   if (s->loading) t.out.push_back(LoadOutput{key});
   if (!config_.node_id.empty()) t.out.push_back(ChannelOutput{key, true});
   return sessions_.emplace(key, std::move(s)).first->second.get();
@@ -438,7 +500,7 @@ bool Server::join(Turn& t, DocumentSession& s, const Message& m) {
   s.empty_since_ms = -1;
   t.client.sessions.push_back(s.key);
   t.out.push_back(JoinOutput{t.sender, s.document});
-  if (can_read) t.out.push_back(ReaderOutput{t.sender, s.key, true});
+  if (can_read) t.out.push_back(ReaderOutput{t.sender, s.key, true, s.topic});
   return true;
 }
 
@@ -450,8 +512,13 @@ void Server::relay(Outputs& out, DocumentSession& s, ClientHandle except, ByteVi
   publish(out, s.key, except, frame, others, to_cluster);
 }
 
+std::uint32_t Server::topic_of(const std::string& key) const {
+  auto it = sessions_.find(key);
+  return it == sessions_.end() ? 0 : it->second->topic;
+}
+
 void Server::publish(Outputs& out, const std::string& key, ClientHandle except, ByteView frame, bool local, bool cluster) {
-  PublishOutput p{key, except, frame.to_bytes(), local, cluster, {}};
+  PublishOutput p{key, except, frame.to_bytes(), local, cluster, {}, {}, topic_of(key)};
   if (cluster) p.cluster_message = protocol::encode_pubsub_message(frame, config_.node_id);
   out.push_back(std::move(p));
 }
@@ -459,8 +526,9 @@ void Server::publish(Outputs& out, const std::string& key, ClientHandle except, 
 void Server::set_reading(Outputs& out, DocumentSession& s, ClientHandle c, bool reading) {
   auto* m = s.member(c);
   if (!m || m->can_read == reading) return;
+  if (auto it = clients_.find(c); it != clients_.end()) it->second->last = {};
   m->can_read = reading;
-  out.push_back(ReaderOutput{c, s.key, reading});
+  out.push_back(ReaderOutput{c, s.key, reading, s.topic});
 }
 
 // The state of a session as one V2 update (merging the pending log into one entry).
@@ -507,60 +575,256 @@ void Server::on_doc(Turn& t, DocumentSession& s, const Message& m, ByteView fram
     t.out.push_back(SendOutput{{t.sender}, protocol::encode_message(doc_message(
                                                s, protocol::SyncStep2{2, protocol::encode_content_encrypted(envelope)}))});
     t.out.push_back(SendOutput{{t.sender}, protocol::encode_message(doc_message(s, protocol::SyncStep1{std::move(server_sv)}))});
-    t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id)});
+    ack(t.out, t.sender, m.id);
     return;
   }
   const Bytes* data = nullptr;
   if (const auto* step2 = m.get<protocol::SyncStep2>()) data = &step2->data;
   if (const auto* update = m.get<protocol::DocUpdate>()) data = &update->data;
   if (!data) {  // sync-done (and auth-message in "none" mode)
-    t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id)});
+    ack(t.out, t.sender, m.id);
     return;
   }
-  // Validate before anything is relayed or stored: one bad update must not poison the document.
-  auto envelope = protocol::decode_content_encrypted(*data, protocol::EnvelopeMode::strict);
-  if (!envelope) {
-    // The reference's exact text (clients may match on it); the detail goes to the log.
-    t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Failed to decode content-encrypted payload")});
-    t.out.push_back(LogOutput{"info", "invalid_update", {{"client_id", t.client.id}, {"error", envelope.error().message}}});
-    return;
-  }
-  Staged st;
-  st.structure = std::move(envelope.value().structure_update);
-  if (!st.structure.empty()) {
-    auto valid = yjs::validate_update_v2(st.structure);
-    if (!valid) {
-      t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Invalid Y.js update: " + valid.error().message)});
-      return;
-    }
-  }
-  st.key = s.key;
-  st.sender = t.sender;
-  st.message_id = m.id;
-  st.frame = frame.to_bytes();
-  st.sidecars = std::move(envelope.value().encrypted_sidecars);
-  st.step2 = m.is<protocol::SyncStep2>();
-  if (!config_.persist) return accept_update(t.out, s, st);
-  if (!st.structure.empty() || !st.sidecars.empty()) {
-    protocol::ContentEncryptedEnvelope stored;
-    stored.structure_update = st.structure;
-    stored.encrypted_sidecars = st.sidecars;
-    st.entry = protocol::encode_content_encrypted(stored);
-  }
-  ++s.in_flight;
-  open_batch_.push_back(std::move(st));
+  t.client.last = {m.document, &s, epoch_};
+  stage_update(t.out, s, t.sender, frame, *data, m.is<protocol::SyncStep2>(), t.client);
 }
 
-// A committed (or memory-only) update: into the state, out to the readers, ack to the sender.
-void Server::accept_update(Outputs& out, DocumentSession& s, Staged& st) {
-  if (!st.structure.empty()) s.pending.push_back(std::move(st.structure));
+// An update to the document of the client's last update, by a client that is still a member with
+// write access (Client::last says so while the epoch holds): straight to staging.
+bool Server::relay_fast(Outputs& out, ClientHandle handle, Client& client, const protocol::FrameView& v, ByteView frame) {
+  const Client::Last& last = client.last;
+  if (last.epoch != epoch_ || !last.session || v.type != protocol::MessageType::doc || v.document != last.document) {
+    return false;
+  }
+  DocumentSession& s = *last.session;
+  if (s.loading || s.tentative || s.encrypted != v.encrypted) return false;
+  stage_update(out, s, handle, frame, v.data, v.step2, client);
+  return true;
+}
+
+// Validates an update (sync-step-2 or update) before anything is relayed or stored: one bad update
+// must not poison the document. Then it waits for its batch to commit (memory-only: accepted now).
+void Server::stage_update(Outputs& out, DocumentSession& s, ClientHandle sender, ByteView frame, ByteView data, bool step2,
+                          const Client& client) {
+  ByteView structure;
+  Bytes decoded;  // the structure update, when the envelope needed a full decode
+  std::vector<Bytes> sidecars;
+  if (auto plain = protocol::peek_plain_envelope(data)) {
+    structure = *plain;
+  } else {
+    auto envelope = protocol::decode_content_encrypted(data, protocol::EnvelopeMode::strict);
+    if (!envelope) {
+      // The reference's exact text (clients may match on it); the detail goes to the log.
+      out.push_back(SendOutput{{sender}, ack_frame(protocol::message_id(frame), "Failed to decode content-encrypted payload")});
+      out.push_back(LogOutput{"info", "invalid_update", {{"client_id", client.id}, {"error", envelope.error().message}}});
+      return;
+    }
+    decoded = std::move(envelope.value().structure_update);
+    sidecars = std::move(envelope.value().encrypted_sidecars);
+    structure = decoded;
+  }
+  bool empty = sidecars.empty();
+  if (!structure.empty()) {
+    auto valid = yjs::validate_update_v2(structure);
+    if (!valid) {
+      out.push_back(SendOutput{{sender}, ack_frame(protocol::message_id(frame), "Invalid Y.js update: " + valid.error().message)});
+      return;
+    }
+    empty = empty && valid.value().empty;
+  }
+  if (config_.persist) {
+    if (!open_batch_) open_batch_ = new_batch();
+    stage(*open_batch_, s, sender, frame, structure, std::move(sidecars), step2, empty);
+    ++s.in_flight;
+    return;
+  }
+  auto b = new_batch();
+  stage(*b, s, sender, frame, structure, std::move(sidecars), step2, empty);
+  group(*b);
+  for (Group& g : b->groups) accept_group(out, *b, g);
+  b->clear();
+  spare_batches_.push_back(std::move(b));
+}
+
+void Server::stage(StagedBatch& b, DocumentSession& s, ClientHandle sender, ByteView frame, ByteView structure,
+                   std::vector<Bytes> sidecars, bool step2, bool empty) {
+  Staged st;
+  st.session = &s;
+  st.sender = sender;
+  st.id = protocol::message_id_chars(frame);
+  st.frame = b.append(frame);
+  if (structure.data >= frame.data && structure.data + structure.size <= frame.data + frame.size) {
+    st.structure = {st.frame.off + static_cast<std::size_t>(structure.data - frame.data), structure.size};
+  } else {
+    st.structure = b.append(structure);
+  }
+  st.sidecars = std::move(sidecars);
+  st.step2 = step2;
+  st.empty = empty;
+  b.items.push_back(std::move(st));
+}
+
+std::unique_ptr<Server::StagedBatch> Server::new_batch() {
+  if (spare_batches_.empty()) return std::make_unique<StagedBatch>();
+  auto b = std::move(spare_batches_.back());
+  spare_batches_.pop_back();
+  return b;
+}
+
+// Groups a batch's updates by document (in order of each document's first update) and decides,
+// per plaintext document, what storage appends: one entry, the merge of what its updates carry.
+void Server::group(StagedBatch& b) {
+  const std::uint64_t tag = ++group_tag_;
+  for (std::size_t i = 0; i < b.items.size(); ++i) {
+    DocumentSession& s = *b.items[i].session;
+    if (s.group_tag != tag) {
+      s.group_tag = tag;
+      s.group_index = b.groups.size();
+      b.groups.emplace_back();
+      b.groups.back().session = &s;
+    }
+    b.groups[s.group_index].items.push_back(i);
+  }
+  for (Group& g : b.groups) {
+    bool plain = !g.session->encrypted;
+    std::vector<ByteView> structures;
+    for (std::size_t i : g.items) {
+      const Staged& st = b.items[i];
+      plain = plain && st.sidecars.empty();
+      if (!st.empty) structures.push_back(b.view(st.structure));
+    }
+    g.structures = structures.size();
+    g.coalesce = plain;
+    if (plain && structures.size() >= 2) {
+      auto merged = yjs::merge_updates_v2(structures);
+      if (merged) {
+        g.merged = std::move(merged).value();
+      } else {
+        g.coalesce = false;  // not expected for validated updates; then every update goes alone
+      }
+    }
+  }
+}
+
+// A committed (or memory-only) group: into the state, out to the readers, acks to the senders.
+void Server::accept_group(Outputs& out, StagedBatch& b, Group& g) {
+  DocumentSession& s = *g.session;
+  if (!g.coalesce) {
+    for (std::size_t i : g.items) accept_update(out, s, b, b.items[i]);
+    after_accept(out, s);
+    return;
+  }
+  relay_coalesced(out, s, b, g);
+  if (g.structures >= 2) {
+    s.pending.push_back(std::move(g.merged));
+  } else if (g.structures == 1) {
+    for (std::size_t i : g.items) {
+      if (!b.items[i].empty) s.pending.push_back(b.view(b.items[i].structure).to_bytes());
+    }
+  }
+  if (g.stored) ++s.stored_entries;
+  for (std::size_t i : g.items) {
+    const Staged& st = b.items[i];
+    if (!clients_.count(st.sender)) continue;
+    if (st.step2) out.push_back(SendOutput{{st.sender}, protocol::encode_message(doc_message(s, protocol::SyncDone{}))});
+    out.push_back(AckOutput{st.sender, st.id});
+  }
+  after_accept(out, s);
+}
+
+// Readers get one frame for a batch's updates to a document: sync-step-2s and empty updates go
+// verbatim, the others, when there are several, as their merge. No reader gets its own updates
+// back: readers who sent none get the merge of all of them, each sender the merge of the others'.
+void Server::relay_coalesced(Outputs& out, DocumentSession& s, StagedBatch& b, Group& g) {
+  std::vector<std::size_t> updates;
+  for (std::size_t i : g.items) {
+    const Staged& st = b.items[i];
+    if (st.step2 || st.empty) {
+      relay(out, s, st.sender, b.view(st.frame));
+    } else {
+      updates.push_back(i);
+    }
+  }
+  if (updates.size() <= 1) {
+    if (!updates.empty()) relay(out, s, b.items[updates[0]].sender, b.view(b.items[updates[0]].frame));
+    return;
+  }
+  auto merge_without = [&](ClientHandle without) {
+    std::vector<ByteView> parts;
+    for (std::size_t i : updates) {
+      if (b.items[i].sender != without) parts.push_back(b.view(b.items[i].structure));
+    }
+    return yjs::merge_updates_v2(parts);
+  };
+  auto frame_of = [&](ByteView structure) {
+    return protocol::encode_message(doc_message(s, protocol::DocUpdate{2, protocol::wrap_plain_update(structure)}));
+  };
+  auto verbatim = [&](ClientHandle to, ClientHandle without) {
+    for (std::size_t i : updates) {
+      if (b.items[i].sender != without) out.push_back(SendOutput{{to}, b.view(b.items[i].frame).to_bytes()});
+    }
+  };
+  Bytes all_merged;
+  ByteView all = g.merged;
+  if (g.structures != updates.size()) {  // non-empty sync-step-2s are in g.merged: leave them out
+    auto m = merge_without(0);
+    if (!m) {
+      for (std::size_t i : updates) relay(out, s, b.items[i].sender, b.view(b.items[i].frame));
+      return;
+    }
+    all_merged = std::move(m).value();
+    all = all_merged;
+  }
+  std::vector<ClientHandle> senders;
+  for (std::size_t i : updates) {
+    ClientHandle c = b.items[i].sender;
+    if (std::find(senders.begin(), senders.end(), c) == senders.end()) senders.push_back(c);
+  }
+  bool others = false;
+  for (const auto& member : s.members) {
+    others |= member.can_read && std::find(senders.begin(), senders.end(), member.client) == senders.end();
+  }
+  const bool to_cluster = !config_.node_id.empty();
+  if (others || to_cluster) {
+    PublishOutput p{s.key, senders[0], frame_of(all), others, to_cluster, {}, {}, s.topic};
+    if (to_cluster) p.cluster_message = protocol::encode_pubsub_message(p.frame, config_.node_id);
+    p.also_except.assign(senders.begin() + 1, senders.end());
+    out.push_back(std::move(p));
+  }
+  if (senders.size() < 2) return;
+  for (ClientHandle r : senders) {
+    const auto* member = s.member(r);
+    if (!member || !member->can_read || !clients_.count(r)) continue;
+    std::size_t theirs = 0;
+    for (std::size_t i : updates) theirs += b.items[i].sender != r;
+    if (theirs == 1) {
+      verbatim(r, r);
+      continue;
+    }
+    auto m = merge_without(r);
+    if (m) {
+      out.push_back(SendOutput{{r}, frame_of(m.value())});
+    } else {
+      verbatim(r, r);
+    }
+  }
+}
+
+// One update on its own (encrypted documents: relayed verbatim, sidecars kept).
+void Server::accept_update(Outputs& out, DocumentSession& s, StagedBatch& b, Staged& st) {
+  ByteView structure = b.view(st.structure);
+  if (!structure.empty() && !st.empty) s.pending.push_back(structure.to_bytes());
   for (auto& sidecar : st.sidecars) s.sidecars.push_back(std::move(sidecar));
-  if (!st.entry.empty()) ++s.stored_entries;
-  relay(out, s, st.sender, st.frame);
+  if (config_.persist && !st.empty) ++s.stored_entries;
+  relay(out, s, st.sender, b.view(st.frame));
   if (clients_.count(st.sender)) {
     if (st.step2) out.push_back(SendOutput{{st.sender}, protocol::encode_message(doc_message(s, protocol::SyncDone{}))});
-    out.push_back(SendOutput{{st.sender}, ack_frame(st.message_id)});
+    out.push_back(AckOutput{st.sender, st.id});
   }
+}
+
+// After accepted updates: bound the in-memory log, ask storage to compact when it grew.
+void Server::after_accept(Outputs& out, DocumentSession& s) {
   if (s.pending.size() >= config_.merge_after) {
     if (auto merged = materialize(s); !merged) {
       out.push_back(LogOutput{"error", "merge_failed", {{"document_id", s.key}, {"error", merged.error().message}}});
@@ -574,13 +838,34 @@ void Server::accept_update(Outputs& out, DocumentSession& s, Staged& st) {
 
 Batch Server::flush() {
   Batch b;
-  if (open_batch_.empty()) return b;
+  if (!open_batch_ || open_batch_->items.empty()) return b;
   b.id = next_batch_++;
-  for (const auto& st : open_batch_) {
-    if (!st.entry.empty()) b.writes.push_back({st.key, st.entry});
+  StagedBatch& sb = *open_batch_;
+  group(sb);
+  for (Group& g : sb.groups) {
+    const std::string& key = g.session->key;
+    if (g.coalesce) {
+      if (g.structures == 0) continue;
+      ByteView one = g.merged;
+      if (g.structures == 1) {
+        for (std::size_t i : g.items) {
+          if (!sb.items[i].empty) one = sb.view(sb.items[i].structure);
+        }
+      }
+      b.writes.push_back({key, protocol::wrap_plain_update(one)});
+      g.stored = true;
+      continue;
+    }
+    for (std::size_t i : g.items) {
+      const Staged& st = sb.items[i];
+      if (st.empty) continue;
+      protocol::ContentEncryptedEnvelope stored;
+      stored.structure_update = sb.view(st.structure).to_bytes();
+      stored.encrypted_sidecars = st.sidecars;
+      b.writes.push_back({key, protocol::encode_content_encrypted(stored)});
+    }
   }
   in_flight_.emplace(b.id, std::move(open_batch_));
-  open_batch_.clear();
   return b;
 }
 
@@ -588,20 +873,28 @@ Outputs Server::committed(BatchId batch, bool ok, const std::string& error) {
   Outputs out;
   auto it = in_flight_.find(batch);
   if (it == in_flight_.end()) return out;
-  std::vector<Staged> staged = std::move(it->second);
+  std::unique_ptr<StagedBatch> sb = std::move(it->second);
   in_flight_.erase(it);
-  if (!ok) out.push_back(LogOutput{"error", "storage_write_failed", {{"batch", batch}, {"updates", staged.size()}, {"error", error}}});
-  for (auto& st : staged) {
-    auto s = sessions_.find(st.key);
-    if (s == sessions_.end()) continue;  // cannot happen: in-flight documents stay loaded
-    --s->second->in_flight;
-    if (ok) {
-      accept_update(out, *s->second, st);
-    } else if (clients_.count(st.sender)) {
-      out.push_back(SendOutput{{st.sender}, ack_frame(st.message_id, "Storage write failed: " + error)});
-    }
-    maybe_unload(out, *s->second);
+  if (!ok) {
+    out.push_back(LogOutput{"error", "storage_write_failed", {{"batch", batch}, {"updates", sb->items.size()}, {"error", error}}});
   }
+  for (Group& g : sb->groups) {
+    DocumentSession& s = *g.session;  // in-flight documents stay loaded
+    s.in_flight -= static_cast<std::uint32_t>(g.items.size());
+    if (ok) {
+      accept_group(out, *sb, g);
+    } else {
+      for (std::size_t i : g.items) {
+        const Staged& st = sb->items[i];
+        if (clients_.count(st.sender)) {
+          out.push_back(SendOutput{{st.sender}, ack_frame(std::string(st.id.data(), st.id.size()), "Storage write failed: " + error)});
+        }
+      }
+    }
+    maybe_unload(out, s);
+  }
+  sb->clear();
+  spare_batches_.push_back(std::move(sb));
   return out;
 }
 
@@ -628,7 +921,7 @@ Outputs Server::loaded(const std::string& key, const std::vector<ByteView>& entr
   if (auto merged = materialize(s); !merged) {
     out.push_back(LogOutput{"error", "merge_failed", {{"document_id", key}, {"error", merged.error().message}}});
   }
-  out.push_back(LogOutput{"info", "document_loaded", {{"document_id", key}, {"entries", entries.size()}, {"skipped", skipped}}});
+  if (config_.info_logs) out.push_back(LogOutput{"info", "document_loaded", {{"document_id", key}, {"entries", entries.size()}, {"skipped", skipped}}});
   if (config_.persist && s.stored_entries >= config_.compact_after) {
     out.push_back(CompactOutput{key});
     s.stored_entries = 1;
@@ -664,6 +957,7 @@ Outputs Server::load_failed(const std::string& key, const std::string& error) {
     keys.erase(std::remove(keys.begin(), keys.end(), key), keys.end());
   }
   if (!config_.node_id.empty()) out.push_back(ChannelOutput{key, false});
+  ++epoch_;
   sessions_.erase(it);
   return out;
 }
@@ -674,8 +968,9 @@ void Server::maybe_unload(Outputs& out, DocumentSession& s) {
     if (s.empty_since_ms < 0) s.empty_since_ms = now_ms_;
     return;
   }
-  out.push_back(LogOutput{"info", "document_unloaded", {{"document_id", s.key}}});
+  if (config_.info_logs) out.push_back(LogOutput{"info", "document_unloaded", {{"document_id", s.key}}});
   if (!config_.node_id.empty()) out.push_back(ChannelOutput{s.key, false});
+  ++epoch_;
   sessions_.erase(s.key);
 }
 
@@ -693,8 +988,9 @@ Outputs Server::tick(double now_ms) {
     DocumentSession& s = *it->second;
     if (s.empty_since_ms >= 0 && s.members.empty() && s.in_flight == 0 && !s.loading &&
         now_ms_ - s.empty_since_ms >= static_cast<double>(config_.unload_after_ms)) {
-      out.push_back(LogOutput{"info", "document_unloaded", {{"document_id", s.key}}});
+      if (config_.info_logs) out.push_back(LogOutput{"info", "document_unloaded", {{"document_id", s.key}}});
       if (!config_.node_id.empty()) out.push_back(ChannelOutput{s.key, false});
+      ++epoch_;
       it = sessions_.erase(it);
     } else {
       ++it;
@@ -723,6 +1019,7 @@ Outputs Server::permission(ClientHandle handle, const std::string& document, Acc
   auto it = clients_.find(handle);
   if (it == clients_.end()) return out;
   Client& c = *it->second;
+  c.last = {};  // decisions change
   c.access[document] = access;
   // Already a member (a refresh re-asked): relays follow the new read bit.
   if (auto s = sessions_.find(session_key(c.room, document)); s != sessions_.end()) {
@@ -781,7 +1078,7 @@ void Server::on_auth(Turn& t, const Message& m) {
     }
   }
   t.out.push_back(LogOutput{"info", "token_refreshed", {{"client_id", t.client.id}, {"exp_ms", t.client.exp_ms}}});
-  t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id)});
+  ack(t.out, t.sender, m.id);
 }
 
 void Server::on_presence(Turn& t, DocumentSession& s, const Message& m) {
@@ -851,7 +1148,8 @@ void Server::on_rpc(Turn& t, const Message& m) {
 }
 
 void Server::leave(Outputs& out, ClientHandle c, DocumentSession& s) {
-  if (auto* m = s.member(c); m && m->can_read) out.push_back(ReaderOutput{c, s.key, false});
+  if (auto it = clients_.find(c); it != clients_.end()) it->second->last = {};
+  if (auto* m = s.member(c); m && m->can_read) out.push_back(ReaderOutput{c, s.key, false, s.topic});
   s.members.erase(std::remove_if(s.members.begin(), s.members.end(),
                                  [&](const DocumentSession::Member& m) { return m.client == c; }),
                   s.members.end());
@@ -882,7 +1180,7 @@ Outputs Server::close(ClientHandle handle) {
     auto s = sessions_.find(key);
     if (s != sessions_.end()) leave(out, handle, *s->second);
   }
-  out.push_back(LogOutput{"info", "client_disconnect", {{"client_id", it->second->id}}});
+  if (config_.info_logs) out.push_back(LogOutput{"info", "client_disconnect", {{"client_id", it->second->id}}});
   std::vector<std::string> keys = std::move(it->second->sessions);
   clients_.erase(it);
   for (const auto& key : keys) {

@@ -72,6 +72,7 @@ struct Roster {
 struct DocumentSession {
   std::string key;
   std::string document;  // bare name, as clients see it
+  std::uint32_t topic = 0;  // this session's number in ReaderOutput / PublishOutput
   bool encrypted = false;
   bool tentative = true;  // fixed by the first doc/awareness message (spec 4.3)
   bool loading = false;   // a LoadOutput is out; frames wait in `queue`
@@ -91,6 +92,8 @@ struct DocumentSession {
   std::size_t queued_bytes = 0;
   std::uint32_t stored_entries = 0;  // entries in storage since the last compaction
   std::uint32_t in_flight = 0;       // accepted updates not committed yet
+  std::uint64_t group_tag = 0;       // scratch for Server::group: the batch that grouped this last
+  std::size_t group_index = 0;       // and this document's group in it
   double empty_since_ms = -1;        // >= 0: no members since then (unload candidate)
   // Cluster: the presence other nodes announced for this document, by node id.
   struct RemoteNode {

@@ -66,5 +66,9 @@ Result<ContentEncryptedEnvelope> decode_content_encrypted(ByteView bytes,
 Bytes encode_content_encrypted(const ContentEncryptedEnvelope& envelope);
 // Plaintext wrapping of a V2 update: 01 vb(update) 00 00.
 Bytes wrap_plain_update(ByteView structure_update_v2);
+// The structure update of a plaintext envelope (version 1, no sidecars, no compaction; with or
+// without the hasCompaction byte) as a view into `bytes`, when decode_content_encrypted(strict)
+// would accept it; nullopt for every other envelope (decode it fully).
+std::optional<ByteView> peek_plain_envelope(ByteView bytes);
 
 }  // namespace tp::protocol

@@ -163,6 +163,25 @@ std::optional<Error> validate_message(const Message& m);
 
 // The two-lane 32-bit hash of spec 1.8 over `bytes`, as 16 lowercase hex chars.
 std::string message_id(ByteView bytes);
+using MessageId = std::array<char, 16>;
+MessageId message_id_chars(ByteView bytes);  // the same, without an allocation
+
+// The ack frame (no flags) for a 16-character message id, written into `out`: kAckFrameSize bytes.
+constexpr std::size_t kAckFrameSize = 25;
+void write_ack_frame(const MessageId& id, std::uint8_t* out);
+
+// What the relay path needs from a frame without a full decode: the header, and for a doc update
+// or sync-step-2 its payload, as views into the frame. Accepts exactly what decode_message accepts
+// for those messages (and for acks); anything else, or any decode problem, is nullopt (the caller
+// then decodes fully, which also reports the error).
+struct FrameView {
+  std::string_view document;
+  bool encrypted = false;
+  MessageType type = MessageType::doc;
+  bool step2 = false;  // doc: sync-step-2 (else an update)
+  ByteView data;       // doc: the update's data (a content envelope)
+};
+std::optional<FrameView> peek_relay_frame(ByteView frame);
 
 // The reference's error chain for an error from this module: the top-level message first
 // (e.g. "Failed to decode update message: Failed to decode doc step"), the innermost reason last.

@@ -77,9 +77,11 @@ struct ReaderOutput {
   ClientHandle client = 0;
   std::string key;
   bool reading = true;
+  std::uint32_t topic = 0;  // the key's number while its document is loaded (hosts may key topics by it)
 };
-// One frame for every reader of `key` except `except` (0: none), and, when `cluster` is set,
-// for the other nodes (as a pub/sub message from this node, on the document's channel).
+// One frame for every reader of `key` except `except` (0: none) and `also_except` (the other
+// senders of a coalesced batch, who get their own variant), and, when `cluster` is set, for the
+// other nodes (as a pub/sub message from this node, on the document's channel).
 struct PublishOutput {
   std::string key;
   ClientHandle except = 0;
@@ -87,6 +89,14 @@ struct PublishOutput {
   bool local = true;
   bool cluster = false;
   Bytes cluster_message;  // when `cluster`: the pub/sub message (this node's id + frame)
+  std::vector<ClientHandle> also_except;
+  std::uint32_t topic = 0;  // as ReaderOutput::topic
+};
+// A successful ack (no flags) for the message `id` to `client`: the frame is
+// protocol::write_ack_frame(id) (kept as the id so that an ack costs no allocation).
+struct AckOutput {
+  ClientHandle client = 0;
+  protocol::MessageId id{};
 };
 // Cluster mode: this node needs (or no longer needs) the messages of `key`'s channel.
 struct ChannelOutput {
@@ -94,7 +104,7 @@ struct ChannelOutput {
   bool subscribe = true;
 };
 using Output = std::variant<SendOutput, CloseOutput, LogOutput, LoadOutput, CompactOutput, PermissionOutput,
-                            JoinOutput, ReaderOutput, PublishOutput, ChannelOutput>;
+                            JoinOutput, ReaderOutput, PublishOutput, ChannelOutput, AckOutput>;
 using Outputs = std::vector<Output>;
 
 // What flush() hands the host: append `entry` to `key`, all writes in one transaction.
@@ -146,6 +156,9 @@ struct ServerConfig {
   // presence_timeout_ms is gone and its clients leave.
   std::uint64_t heartbeat_ms = 10000;
   std::uint64_t presence_timeout_ms = 30000;
+  // false: the per-connection and per-document "info" LogOutputs (session_created, document_loaded,
+  // client_disconnect, ...) are not made, for hosts whose logger drops them anyway.
+  bool info_logs = true;
 };
 
 // For connections no Server consumes: what the core says about one frame on its own. A ping
@@ -215,6 +228,8 @@ class Server {
   struct Client;
   struct Turn;  // the message being processed: sender, its client, the outputs
   struct Staged;
+  struct StagedBatch;
+  struct Group;
 
   void deliver(Outputs& out, ClientHandle handle, Client& client, ByteView frame);
   void handle_message(Turn& t, const protocol::Message& m, ByteView frame);
@@ -227,10 +242,21 @@ class Server {
   void on_auth(Turn& t, const protocol::Message& m);
   void on_presence(Turn& t, DocumentSession& s, const protocol::Message& m);
   void on_rpc(Turn& t, const protocol::Message& m);
-  void accept_update(Outputs& out, DocumentSession& s, Staged& st);
+  bool relay_fast(Outputs& out, ClientHandle handle, Client& client, const protocol::FrameView& v, ByteView frame);
+  void stage_update(Outputs& out, DocumentSession& s, ClientHandle sender, ByteView frame, ByteView data, bool step2,
+                    const Client& client);
+  void stage(StagedBatch& b, DocumentSession& s, ClientHandle sender, ByteView frame, ByteView structure,
+             std::vector<Bytes> sidecars, bool step2, bool empty);
+  void group(StagedBatch& b);
+  void accept_group(Outputs& out, StagedBatch& b, Group& g);
+  void accept_update(Outputs& out, DocumentSession& s, StagedBatch& b, Staged& st);
+  void relay_coalesced(Outputs& out, DocumentSession& s, StagedBatch& b, Group& g);
+  void after_accept(Outputs& out, DocumentSession& s);
+  std::unique_ptr<StagedBatch> new_batch();
   void relay(Outputs& out, DocumentSession& s, ClientHandle except, ByteView frame, bool cluster = true);
   void publish(Outputs& out, const std::string& key, ClientHandle except, ByteView frame, bool local, bool cluster);
   void set_reading(Outputs& out, DocumentSession& s, ClientHandle c, bool reading);
+  std::uint32_t topic_of(const std::string& key) const;
   void on_remote_presence(Outputs& out, DocumentSession& s, const std::string& node, const protocol::Message& m);
   void presence_tick(Outputs& out);
   void leave(Outputs& out, ClientHandle c, DocumentSession& s);
@@ -248,8 +274,14 @@ class Server {
   BatchId next_batch_ = 1;
   std::unordered_map<ClientHandle, std::unique_ptr<Client>> clients_;
   std::map<std::string, std::unique_ptr<DocumentSession>> sessions_;
-  std::vector<Staged> open_batch_;
-  std::map<BatchId, std::vector<Staged>> in_flight_;
+  std::unique_ptr<StagedBatch> open_batch_;
+  std::map<BatchId, std::unique_ptr<StagedBatch>> in_flight_;
+  std::vector<std::unique_ptr<StagedBatch>> spare_batches_;  // committed batches, kept for reuse
+  // Bumped whenever a session goes away or a client's decisions or memberships change: the
+  // per-client cache of the last document (Client::last) is valid only for the current value.
+  std::uint64_t epoch_ = 1;
+  std::uint64_t group_tag_ = 0;  // marks sessions already grouped by the batch being grouped
+  std::uint32_t next_topic_ = 1;
 };
 
 }  // namespace tp::server

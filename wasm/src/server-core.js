@@ -1,0 +1,171 @@
+// The server core's boundary (wasm/bind/bind_server.cpp): plain wasm exports, one persistent
+// input buffer, output records in a persistent arena read through typed arrays. Internal to the
+// package: teleportal/server and the hosts' upgrade check use it.
+//
+// Every export returns the number of records it wrote (-1: the call was refused); scalar results
+// are in `result(k)`. A record is 8 int32: [0] kind, [1] client, [2..3] bytes (offset, length),
+// [4] a number, [5..6] a string (offset, length), [7] a number; offsets are into the byte arena.
+// Frames handed out are views of wasm memory, valid until the next core call: whoever keeps one
+// copies it. A call made while earlier records are still being read (a close that disconnects a
+// client, say) first detaches those records into copies (see `Records`).
+import { core } from "./core.js";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export const Kind = Object.freeze({
+  send: 1,
+  close: 2,
+  log: 3,
+  load: 4,
+  compact: 5,
+  permission: 6,
+  join: 7,
+  reader: 8,
+  publish: 9,
+  except: 10,
+  cluster: 11,
+  channel: 12,
+  ack: 13,
+  write: 14,
+  entry: 15,
+  text: 16,
+  verdict: 17,
+});
+export const LEVELS = ["debug", "info", "warn", "error"];
+
+const header = core._tp_header(); // byte address: records, bytes, bytes length, -, result[4] (f64)
+let inputAt = 0;
+let inputCapacity = 0;
+
+/** The input buffer's address, with room for at least `n` bytes. */
+export function input(n) {
+  if (n > inputCapacity) {
+    inputCapacity = Math.max(n, inputCapacity * 2, 64 * 1024);
+    inputAt = core._tp_input(inputCapacity);
+  }
+  return inputAt;
+}
+
+/** Writes `bytes` into the input at offset `at` (room must have been made with input()). */
+export function putBytes(bytes, at) {
+  core.HEAPU8.set(bytes, inputAt + at);
+  return bytes.length;
+}
+
+/** Writes `text` as UTF-8 at offset `at`; returns the byte length. */
+export function putText(text, at) {
+  input(at + text.length * 3);
+  return encoder.encodeInto(text, core.HEAPU8.subarray(inputAt + at, inputAt + inputCapacity)).written;
+}
+
+/** Writes byte strings as the core's list layout (count u32 lengths, then the bytes) at `at`. */
+export function putList(list, at) {
+  let total = 4 * list.length;
+  for (const b of list) total += b.length;
+  input(at + total);
+  const view = new DataView(core.HEAPU8.buffer, inputAt + at, 4 * list.length);
+  let data = at + 4 * list.length;
+  list.forEach((b, i) => {
+    view.setUint32(4 * i, b.length, true);
+    core.HEAPU8.set(b, inputAt + data);
+    data += b.length;
+  });
+  return total;
+}
+
+/** A scalar result of the last call. */
+export function result(k) {
+  return core.HEAPF64[(header >> 3) + 2 + k];
+}
+
+const live = []; // Records being read, oldest first
+
+/** Before any core call: records still being read are copied out of the arenas the call reuses. */
+export function beforeCall() {
+  for (let i = live.length - 1; i >= 0 && !live[i].detached; i--) live[i].detach();
+}
+
+/** The records of the last call. Use inside `read(n, fn)` only. */
+export class Records {
+  constructor(n) {
+    const i32 = core.HEAP32;
+    const h = header >> 2;
+    const at = i32[h] >> 2;
+    const bytes = i32[h + 1];
+    this.n = n;
+    this.r = i32.subarray(at, at + 8 * n);
+    this.u8 = core.HEAPU8.subarray(bytes, bytes + i32[h + 2]);
+    this.detached = false;
+  }
+  detach() {
+    this.r = this.r.slice();
+    this.u8 = this.u8.slice();
+    this.detached = true;
+  }
+  kind(i) {
+    return this.r[8 * i];
+  }
+  field(i, k) {
+    return this.r[8 * i + k];
+  }
+  /** The record's bytes as a view (valid until the next core call). */
+  bytes(i) {
+    const at = this.r[8 * i + 2];
+    return this.u8.subarray(at, at + this.r[8 * i + 3]);
+  }
+  text(i) {
+    const at = this.r[8 * i + 5];
+    return decoder.decode(this.u8.subarray(at, at + this.r[8 * i + 6]));
+  }
+  bytesText(i) {
+    return decoder.decode(this.bytes(i));
+  }
+}
+
+/** Reads the `n` records of the call just made with `fn(records)`. */
+export function read(n, fn) {
+  if (n <= 0) return undefined;
+  const records = new Records(n);
+  live.push(records);
+  try {
+    return fn(records);
+  } finally {
+    live.pop();
+  }
+}
+
+/**
+ * Extracts and verifies the token of an upgrade request (?token= or Authorization: Bearer).
+ * Returns {ok, status, body, error, context} with the context (claims + token) as JSON text.
+ */
+export function authenticateUpgrade(url, authorization, secret, hasSecret, issuer, audience, nowSeconds) {
+  beforeCall();
+  input(secret.length + (url.length + authorization.length + issuer.length + audience.length) * 3 + 16);
+  const urlLen = putText(url, 0);
+  const authLen = putText(authorization, urlLen);
+  const secretLen = putBytes(secret, urlLen + authLen);
+  const issuerLen = putText(issuer, urlLen + authLen + secretLen);
+  const audienceLen = putText(audience, urlLen + authLen + secretLen + issuerLen);
+  const n = core._tp_authenticate_upgrade(urlLen, authLen, secretLen, hasSecret ? 1 : 0, issuerLen, audienceLen, nowSeconds);
+  return read(n, (r) => {
+    const ok = r.field(0, 7) === 1;
+    return { ok, status: r.field(0, 4), body: r.text(0), error: r.text(1), context: ok ? r.bytesText(0) : undefined };
+  });
+}
+
+/** What the core says about one frame on its own: {reply?: Uint8Array, error?: string}. */
+export function inspectFrame(frame) {
+  beforeCall();
+  input(frame.length);
+  putBytes(frame, 0);
+  const n = core._tp_inspect_frame(frame.length);
+  const verdict = {};
+  read(n, (r) => {
+    for (let i = 0; i < r.n; i++) {
+      if (r.kind(i) === Kind.send) verdict.reply = r.bytes(i).slice();
+      if (r.kind(i) === Kind.text) verdict.error = r.text(i);
+    }
+  });
+  return verdict;
+}
