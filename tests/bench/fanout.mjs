@@ -12,6 +12,7 @@
 //                                        the curve is measured; FANOUT_PLOT=0 for none
 //   FANOUT_JSON=path.json                raw results
 //   FANOUT_PROFILE=dir                   servers run with --cpu-prof into dir (Bun and Node)
+//   FANOUT_PERF=dir                      perf record -g attached to each server (dir/<server>-<n>.data)
 //
 // The clients are build/native/fanout_load (one epoll thread, real WebSockets; see its header):
 // frames are made here with Y.js and teleportal/protocol. Every update is a real Y.js update that
@@ -20,7 +21,7 @@
 // also inside merged updates, and gives its latency. Teleportal clients ack every frame they
 // receive, as the reference client does.
 //   fanout     D documents x C clients; every client keeps FANOUT_WINDOW updates unacknowledged
-//              for 0.5 s warm-up + 2 s measured (deliveries counted while measured); then all of
+//              for 1.5 s warm-up (JIT and wasm tiers settle) + 2 s measured (deliveries counted while measured); then all of
 //              them must arrive (a drain, bounded): "missing" says if any did not.
 //              deliveries/s = updates received by other clients of their document per second;
 //              server CPU per delivery = server process utime+stime in the window / deliveries.
@@ -49,7 +50,7 @@ const quick = process.env.FANOUT_QUICK === "1";
 const repeat = Number(process.env.FANOUT_REPEAT ?? (quick ? 1 : 3));
 const windowSize = Number(process.env.FANOUT_WINDOW ?? 8);
 const parts = (process.env.FANOUT_PARTS ?? "fanout,curve,handshake,idle").split(",");
-const timing = quick ? { warmupMs: 300, measureMs: 1000 } : { warmupMs: 500, measureMs: 2000 };
+const timing = quick ? { warmupMs: 500, measureMs: 1000 } : { warmupMs: 1500, measureMs: 2000 };
 const SECRET = "fanout-bench-secret-0123456789abcdef";
 const bun = join(testsDir, "node_modules", ".bin", "bun");
 const node = process.versions.bun ? "node" : process.execPath;
@@ -75,6 +76,7 @@ const median = (xs) => {
 };
 
 // ---- servers ------------------------------------------------------------------------------
+let perfRuns = 0;
 async function startServer(key) {
   const spec = servers[key];
   const dir = mkdtempSync(join(tmpdir(), "fanout-"));
@@ -104,11 +106,22 @@ async function startServer(key) {
     });
     child.on("exit", (code) => reject(new Error(`${key} exited with ${code}: ${stderr}`)));
   });
+  let perf = null;
+  if (process.env.FANOUT_PERF) {
+    const out = join(process.env.FANOUT_PERF, `${key}-${++perfRuns}.data`);
+    perf = spawn("perf", ["record", "-F", "1999", "-g", "-p", String(child.pid), "-o", out], { stdio: "ignore" });
+    await sleep(500);
+  }
   return {
     pid: child.pid,
     port,
     stderr: () => stderr,
     async stop() {
+      if (perf) {
+        const done = new Promise((r) => perf.once("exit", r));
+        perf.kill("SIGINT");
+        await done;
+      }
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once("exit", r));
         child.kill("SIGTERM");
