@@ -11,6 +11,9 @@ export function createBunHandlers(hub) {
     send: (frame) => ws.send(frame), // bytes sent, -1 queued (backpressure), 0 dropped
     close: (code, reason) => ws.close(code, reason),
     bufferedAmount: () => ws.getBufferedAmount?.() ?? 0,
+    // Several frames to one socket in one write (sends outside Bun's own callbacks, e.g. after a
+    // commit, are not corked otherwise: one syscall per frame).
+    cork: (fn) => ws.cork(fn),
     // Native fan-out: one write per subscriber, done by Bun (slow subscribers are closed by
     // closeOnBackpressureLimit below).
     subscribe: (topic) => ws.subscribe(topic),

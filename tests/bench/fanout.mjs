@@ -107,7 +107,10 @@ async function startServer(key) {
     child.on("exit", (code) => reject(new Error(`${key} exited with ${code}: ${stderr}`)));
   });
   let perf = null;
-  if (process.env.FANOUT_PERF) {
+  if (process.env.FANOUT_STRACE) {
+    perf = spawn("strace", ["-c", "-f", "-p", String(child.pid), "-o", join(process.env.FANOUT_STRACE, `${key}-${++perfRuns}.txt`)], { stdio: "ignore" });
+    await sleep(500);
+  } else if (process.env.FANOUT_PERF) {
     const out = join(process.env.FANOUT_PERF, `${key}-${++perfRuns}.data`);
     perf = spawn("perf", ["record", "-F", "1999", "-g", "-p", String(child.pid), "-o", out], { stdio: "ignore" });
     await sleep(500);

@@ -122,6 +122,12 @@ export class Transport {
     this.#hub._closePeer(this.#peer, code, reason);
   }
 
+  /** Runs `fn` with this connection's writes batched into one where the runtime can (Bun). */
+  cork(fn) {
+    if (this.#closed || !this.#peer.cork) return fn();
+    return this.#peer.cork(fn);
+  }
+
   /** Where the runtime fans out natively (Bun): join or leave a topic. */
   subscribe(topic) {
     this.#peer.subscribe?.(topic);

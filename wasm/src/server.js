@@ -245,12 +245,15 @@ export class Server {
   }
 
   #carryOut(r) {
+    const sends = []; // consecutive sends (record indices): written per client, corked (see #sendAll)
     for (let i = 0; i < r.n; i++) {
-      switch (r.kind(i)) {
-        case Kind.send:
-        case Kind.ack:
-          this.#send(r.field(i, 1), r.bytes(i));
-          break;
+      const kind = r.kind(i);
+      if (kind === Kind.send || kind === Kind.ack) {
+        sends.push(i);
+        continue;
+      }
+      if (sends.length > 0) this.#sendAll(r, sends);
+      switch (kind) {
         case Kind.publish: {
           const more = r.field(i, 4);
           const except = [r.field(i, 1)];
@@ -290,6 +293,36 @@ export class Server {
         }
       }
     }
+    if (sends.length > 0) this.#sendAll(r, sends);
+  }
+
+  // Sends records' frames, each client's in order and corked where the transport can (Bun: one
+  // write per client instead of one per frame when this runs outside the socket's own callbacks,
+  // as commits do). Frames are taken from the records at each send (see #publish).
+  #sendAll(r, sends) {
+    if (sends.length === 1) {
+      this.#send(r.field(sends[0], 1), r.bytes(sends[0]));
+    } else {
+      const byClient = new Map();
+      for (const i of sends) {
+        const to = r.field(i, 1);
+        const list = byClient.get(to);
+        if (list) list.push(i);
+        else byClient.set(to, [i]);
+      }
+      for (const [to, list] of byClient) {
+        const entry = this.#byHandle.get(to);
+        if (!entry) continue;
+        if (list.length > 1 && entry.views && entry.transport.cork) {
+          entry.transport.cork(() => {
+            for (const i of list) this.#send(to, r.bytes(i));
+          });
+        } else {
+          for (const i of list) this.#send(to, r.bytes(i));
+        }
+      }
+    }
+    sends.length = 0;
   }
 
   // A frame (a view of wasm memory) to one client; transports other than ours get a copy.

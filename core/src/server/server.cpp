@@ -63,14 +63,25 @@ struct Server::Staged {
   bool empty = true;  // no structs, no deletes, no sidecars: nothing to store or to merge
 };
 
+// One sender's non-empty updates (not sync-step-2s) to one document in a batch, and their merge.
+struct Part {
+  ClientHandle sender = 0;
+  std::vector<std::size_t> items;
+  Bytes merged;  // when there are two or more
+  ByteView update;  // the merge, or the one update's structure
+};
+
 // The staged updates of one document in a batch, in arrival order. For a plaintext document the
 // batch stores one entry (their merge) and readers get one frame for all of them (coalescing).
 struct Server::Group {
   DocumentSession* session = nullptr;
   std::vector<std::size_t> items;
-  bool coalesce = false;       // plaintext, and the merge (if any) succeeded
+  bool coalesce = false;       // plaintext, and the merges (if any) succeeded
   std::size_t structures = 0;  // items with something to store
-  Bytes merged;                // their merge, when there are two or more
+  std::vector<Part> parts;     // coalesce: the updates by sender, in order of each sender's first
+  bool step2s = false;         // coalesce: non-empty sync-step-2s are in `merged` too
+  Bytes merged;                // the merge of everything stored, when there are two or more
+  ByteView state;              // coalesce: what is stored (`merged`, or the one part or step 2)
   bool stored = false;         // an entry went to storage for this group
 };
 
@@ -687,23 +698,51 @@ void Server::group(StagedBatch& b) {
   }
   for (Group& g : b.groups) {
     bool plain = !g.session->encrypted;
-    std::vector<ByteView> structures;
-    for (std::size_t i : g.items) {
-      const Staged& st = b.items[i];
-      plain = plain && st.sidecars.empty();
-      if (!st.empty) structures.push_back(b.view(st.structure));
-    }
-    g.structures = structures.size();
-    g.coalesce = plain;
-    if (plain && structures.size() >= 2) {
-      auto merged = yjs::merge_updates_v2(structures);
-      if (merged) {
-        g.merged = std::move(merged).value();
-      } else {
-        g.coalesce = false;  // not expected for validated updates; then every update goes alone
-      }
-    }
+    for (std::size_t i : g.items) plain = plain && b.items[i].sidecars.empty();
+    g.coalesce = plain && coalesce_group(b, g);
   }
+}
+
+// Merges a plaintext group: each sender's updates into one (the relay frames are made from these,
+// never from single updates again), then everything into the one entry storage appends. Merging
+// per sender first keeps the inputs of every later merge few and large.
+bool Server::coalesce_group(StagedBatch& b, Group& g) {
+  std::vector<ByteView> all;
+  for (std::size_t i : g.items) {
+    const Staged& st = b.items[i];
+    if (st.empty) continue;
+    ++g.structures;
+    if (st.step2) {
+      g.step2s = true;
+      all.push_back(b.view(st.structure));
+      continue;
+    }
+    auto part = std::find_if(g.parts.begin(), g.parts.end(), [&](const Part& p) { return p.sender == st.sender; });
+    if (part == g.parts.end()) part = g.parts.insert(g.parts.end(), Part{st.sender, {}, {}, {}});
+    part->items.push_back(i);
+  }
+  for (Part& p : g.parts) {
+    if (p.items.size() == 1) {
+      p.update = b.view(b.items[p.items[0]].structure);
+    } else {
+      std::vector<ByteView> updates;
+      for (std::size_t i : p.items) updates.push_back(b.view(b.items[i].structure));
+      auto merged = yjs::merge_updates_v2(updates);
+      if (!merged) return false;  // not expected for validated updates: then every update goes alone
+      p.merged = std::move(merged).value();
+      p.update = p.merged;
+    }
+    all.push_back(p.update);
+  }
+  if (all.size() >= 2) {
+    auto merged = yjs::merge_updates_v2(all);
+    if (!merged) return false;
+    g.merged = std::move(merged).value();
+    g.state = g.merged;
+  } else if (all.size() == 1) {
+    g.state = all[0];
+  }
+  return true;
 }
 
 // A committed (or memory-only) group: into the state, out to the readers, acks to the senders.
@@ -715,12 +754,10 @@ void Server::accept_group(Outputs& out, StagedBatch& b, Group& g) {
     return;
   }
   relay_coalesced(out, s, b, g);
-  if (g.structures >= 2) {
+  if (!g.merged.empty()) {
     s.pending.push_back(std::move(g.merged));
-  } else if (g.structures == 1) {
-    for (std::size_t i : g.items) {
-      if (!b.items[i].empty) s.pending.push_back(b.view(b.items[i].structure).to_bytes());
-    }
+  } else if (g.structures > 0) {
+    s.pending.push_back(g.state.to_bytes());
   }
   if (g.stored) ++s.stored_entries;
   for (std::size_t i : g.items) {
@@ -736,77 +773,50 @@ void Server::accept_group(Outputs& out, StagedBatch& b, Group& g) {
 // verbatim, the others, when there are several, as their merge. No reader gets its own updates
 // back: readers who sent none get the merge of all of them, each sender the merge of the others'.
 void Server::relay_coalesced(Outputs& out, DocumentSession& s, StagedBatch& b, Group& g) {
-  std::vector<std::size_t> updates;
   for (std::size_t i : g.items) {
     const Staged& st = b.items[i];
-    if (st.step2 || st.empty) {
-      relay(out, s, st.sender, b.view(st.frame));
-    } else {
-      updates.push_back(i);
-    }
+    if (st.step2 || st.empty) relay(out, s, st.sender, b.view(st.frame));
   }
-  if (updates.size() <= 1) {
-    if (!updates.empty()) relay(out, s, b.items[updates[0]].sender, b.view(b.items[updates[0]].frame));
-    return;
-  }
-  auto merge_without = [&](ClientHandle without) {
-    std::vector<ByteView> parts;
-    for (std::size_t i : updates) {
-      if (b.items[i].sender != without) parts.push_back(b.view(b.items[i].structure));
-    }
-    return yjs::merge_updates_v2(parts);
-  };
+  if (g.parts.empty()) return;
+  const Staged& first = b.items[g.parts[0].items[0]];
+  if (g.parts.size() == 1 && g.parts[0].items.size() == 1) return relay(out, s, first.sender, b.view(first.frame));
   auto frame_of = [&](ByteView structure) {
     return protocol::encode_message(doc_message(s, protocol::DocUpdate{2, protocol::wrap_plain_update(structure)}));
   };
-  auto verbatim = [&](ClientHandle to, ClientHandle without) {
-    for (std::size_t i : updates) {
-      if (b.items[i].sender != without) out.push_back(SendOutput{{to}, b.view(b.items[i].frame).to_bytes()});
+  // What one reader gets: the parts of everyone but `without` (0: all of them).
+  auto frame_without = [&](ClientHandle without) -> Result<Bytes> {
+    std::vector<ByteView> parts;
+    const Part* only = nullptr;
+    for (const Part& p : g.parts) {
+      if (p.sender != without) parts.push_back(p.update), only = &p;
     }
+    if (parts.size() == 1 && only->items.size() == 1) return b.view(b.items[only->items[0]].frame).to_bytes();
+    if (parts.size() == 1) return frame_of(parts[0]);
+    if (without == 0 && !g.step2s) return frame_of(g.merged);
+    auto merged = yjs::merge_updates_v2(parts);
+    if (!merged) return merged.error();
+    return frame_of(merged.value());
   };
-  Bytes all_merged;
-  ByteView all = g.merged;
-  if (g.structures != updates.size()) {  // non-empty sync-step-2s are in g.merged: leave them out
-    auto m = merge_without(0);
-    if (!m) {
-      for (std::size_t i : updates) relay(out, s, b.items[i].sender, b.view(b.items[i].frame));
-      return;
-    }
-    all_merged = std::move(m).value();
-    all = all_merged;
-  }
-  std::vector<ClientHandle> senders;
-  for (std::size_t i : updates) {
-    ClientHandle c = b.items[i].sender;
-    if (std::find(senders.begin(), senders.end(), c) == senders.end()) senders.push_back(c);
-  }
   bool others = false;
   for (const auto& member : s.members) {
-    others |= member.can_read && std::find(senders.begin(), senders.end(), member.client) == senders.end();
+    bool sent = std::any_of(g.parts.begin(), g.parts.end(), [&](const Part& p) { return p.sender == member.client; });
+    others |= member.can_read && !sent;
   }
   const bool to_cluster = !config_.node_id.empty();
   if (others || to_cluster) {
-    PublishOutput p{s.key, senders[0], frame_of(all), others, to_cluster, {}, {}, s.topic};
+    auto frame = frame_without(0);
+    if (!frame) return;  // not expected: the merges of the same parts succeeded at flush
+    PublishOutput p{s.key, g.parts[0].sender, std::move(frame).value(), others, to_cluster, {}, {}, s.topic};
     if (to_cluster) p.cluster_message = protocol::encode_pubsub_message(p.frame, config_.node_id);
-    p.also_except.assign(senders.begin() + 1, senders.end());
+    for (std::size_t k = 1; k < g.parts.size(); ++k) p.also_except.push_back(g.parts[k].sender);
     out.push_back(std::move(p));
   }
-  if (senders.size() < 2) return;
-  for (ClientHandle r : senders) {
-    const auto* member = s.member(r);
-    if (!member || !member->can_read || !clients_.count(r)) continue;
-    std::size_t theirs = 0;
-    for (std::size_t i : updates) theirs += b.items[i].sender != r;
-    if (theirs == 1) {
-      verbatim(r, r);
-      continue;
-    }
-    auto m = merge_without(r);
-    if (m) {
-      out.push_back(SendOutput{{r}, frame_of(m.value())});
-    } else {
-      verbatim(r, r);
-    }
+  if (g.parts.size() < 2) return;
+  for (const Part& part : g.parts) {
+    const auto* member = s.member(part.sender);
+    if (!member || !member->can_read || !clients_.count(part.sender)) continue;
+    auto frame = frame_without(part.sender);
+    if (frame) out.push_back(SendOutput{{part.sender}, std::move(frame).value()});
   }
 }
 
@@ -846,13 +856,7 @@ Batch Server::flush() {
     const std::string& key = g.session->key;
     if (g.coalesce) {
       if (g.structures == 0) continue;
-      ByteView one = g.merged;
-      if (g.structures == 1) {
-        for (std::size_t i : g.items) {
-          if (!sb.items[i].empty) one = sb.view(sb.items[i].structure);
-        }
-      }
-      b.writes.push_back({key, protocol::wrap_plain_update(one)});
+      b.writes.push_back({key, protocol::wrap_plain_update(g.state)});
       g.stored = true;
       continue;
     }

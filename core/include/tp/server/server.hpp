@@ -248,6 +248,7 @@ class Server {
   void stage(StagedBatch& b, DocumentSession& s, ClientHandle sender, ByteView frame, ByteView structure,
              std::vector<Bytes> sidecars, bool step2, bool empty);
   void group(StagedBatch& b);
+  bool coalesce_group(StagedBatch& b, Group& g);
   void accept_group(Outputs& out, StagedBatch& b, Group& g);
   void accept_update(Outputs& out, DocumentSession& s, StagedBatch& b, Staged& st);
   void relay_coalesced(Outputs& out, DocumentSession& s, StagedBatch& b, Group& g);
