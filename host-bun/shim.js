@@ -2,25 +2,50 @@
 // Usage (as in the docs): fetch(req, server) { return handlers.upgrade(req, server) },
 //                         websocket: handlers.websocket
 
+// The Hub's peer for one socket: methods on the prototype, so an idle connection costs one small
+// object (not a closure per method).
+class BunPeer {
+  constructor(ws, server) {
+    this.ws = ws;
+    this.server = server; // the Bun.serve instance, for publishes that include every subscriber
+  }
+  get id() {
+    return this.ws.data.id;
+  }
+  get context() {
+    return this.ws.data.context;
+  }
+  send(frame) {
+    return this.ws.send(frame); // bytes sent, -1 queued (backpressure), 0 dropped
+  }
+  close(code, reason) {
+    this.ws.close(code, reason);
+  }
+  bufferedAmount() {
+    return this.ws.getBufferedAmount?.() ?? 0;
+  }
+  // Several frames to one socket in one write (sends outside Bun's own callbacks, e.g. after a
+  // commit, are not corked otherwise: one syscall per frame).
+  cork(fn) {
+    return this.ws.cork(fn);
+  }
+  // Native fan-out: one write per subscriber, done by Bun (slow subscribers are closed by
+  // closeOnBackpressureLimit below).
+  subscribe(topic) {
+    this.ws.subscribe(topic);
+  }
+  unsubscribe(topic) {
+    this.ws.unsubscribe(topic);
+  }
+  publish(topic, frame, includeSelf) {
+    if (includeSelf) this.server.publish(topic, frame);
+    else this.ws.publish(topic, frame);
+  }
+}
+
 /** @param {import("../wasm/src/connections.js").Hub} hub */
 export function createBunHandlers(hub) {
-  let bunServer = null; // the Bun.serve instance, for publishes that include every subscriber
-  const peerOf = (ws) => ({
-    id: ws.data.id,
-    context: ws.data.context,
-    send: (frame) => ws.send(frame), // bytes sent, -1 queued (backpressure), 0 dropped
-    close: (code, reason) => ws.close(code, reason),
-    bufferedAmount: () => ws.getBufferedAmount?.() ?? 0,
-    // Several frames to one socket in one write (sends outside Bun's own callbacks, e.g. after a
-    // commit, are not corked otherwise: one syscall per frame).
-    cork: (fn) => ws.cork(fn),
-    // Native fan-out: one write per subscriber, done by Bun (slow subscribers are closed by
-    // closeOnBackpressureLimit below).
-    subscribe: (topic) => ws.subscribe(topic),
-    unsubscribe: (topic) => ws.unsubscribe(topic),
-    publish: (topic, frame, includeSelf) => (includeSelf ? bunServer.publish(topic, frame) : ws.publish(topic, frame)),
-  });
-
+  let bunServer = null;
   return {
     /** @returns {Promise<Response | undefined>} undefined once Bun has taken over the socket */
     async upgrade(request, server) {
@@ -34,7 +59,7 @@ export function createBunHandlers(hub) {
     websocket: {
       backpressureLimit: hub.maxBuffered,
       closeOnBackpressureLimit: true,
-      open: (ws) => hub.open(peerOf(ws)),
+      open: (ws) => hub.open(new BunPeer(ws, bunServer)),
       message: (ws, message) => hub.message(ws.data.id, message),
       close: (ws) => hub.close(ws.data.id),
       drain: () => {},

@@ -28,8 +28,9 @@
 //   handshake  16 loops of: connect with a fresh token, upgrade, initial sync (sync-step-1 +
 //              presence-announce, answer the server's step 1, until sync-done; Hocuspocus: Auth +
 //              SyncStep1, answer step 1, until SyncStatus), close handshake.
-//   idle       5,000 then 10,000 authenticated, synced connections (100 documents); RSS growth per
-//              connection at 5,000; how many of the 10,000 are still open after holding 2 s.
+//   idle       500 connections come and go (warm-up: one-time costs go to the baseline), then
+//              5,000 then 10,000 authenticated, synced connections (100 documents) stay; RSS growth
+//              per connection at 5,000; how many of the 10,000 are still open after holding 2 s.
 // Prints tables; asserts no timings.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -354,9 +355,10 @@ async function idle(key) {
   const spec = servers[key];
   const n = quick ? 5000 : 10_000;
   return withServer(key, async (srv) => {
+    const warmup = 500;
     const specs = [];
-    for (let i = 0; i < n; i++) specs.push(clientSpec(spec.wire, spec.bare, i % 100, 0, clientTokens[i % clientTokens.length], 300000 + i));
-    return runLoad({ mode: "idle", protocol: spec.wire, port: srv.port, serverPid: srv.pid, counts: quick ? [5000] : [5000, 10_000], settleMs: 1000, holdMs: 2000, timeoutMs: 120_000, clients: specs });
+    for (let i = 0; i < warmup + n; i++) specs.push(clientSpec(spec.wire, spec.bare, i % 100, 0, clientTokens[i % clientTokens.length], 300000 + i));
+    return runLoad({ mode: "idle", protocol: spec.wire, port: srv.port, serverPid: srv.pid, warmup, counts: quick ? [5000] : [5000, 10_000], settleMs: 2000, holdMs: 2000, timeoutMs: 120_000, clients: specs });
   });
 }
 

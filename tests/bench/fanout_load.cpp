@@ -165,6 +165,7 @@ struct Config {
   double warmup_ms = 500, measure_ms = 2000, drain_ms = 5000, settle_ms = 300, hold_ms = 2000;
   int concurrency = 16;
   int connect_parallel = 64;
+  int warmup = 0;
   double timeout_ms = 60000;
   std::vector<int> counts;
 };
@@ -798,13 +799,27 @@ json run_idle(Loop& loop, std::vector<Spec>& specs) {
   json r;
   json steps = json::array();
   auto settle = [&](double ms) { loop.run([] { return false; }, now_us() + ms * 1000, [] {}); };
+  // Warm-up: the first `warmup` specs connect, sync and leave, so that one-time costs (code
+  // compiled on first use, caches, pools) are in the baseline rather than in the per-connection cost.
+  std::vector<Conn*> warm;
+  std::size_t done = std::min<std::size_t>(static_cast<std::size_t>(cfg.warmup), specs.size());
+  if (done > 0) {
+    std::vector<Spec> first(specs.begin(), specs.begin() + static_cast<std::ptrdiff_t>(done));
+    if (!connect_all(loop, first, warm, cfg.timeout_ms)) r["warmupError"] = "not every warm-up client synced";
+    std::size_t closed = 0;
+    loop.on_closed = [&](Conn&) { ++closed; };
+    for (auto* c : warm) {
+      if (c->state == State::open) loop.start_close(*c);
+    }
+    loop.run([&] { return closed >= warm.size(); }, now_us() + cfg.timeout_ms * 1000, [] {});
+  }
   settle(cfg.settle_ms);
   double base = proc_rss_kb(cfg.server_pid);
   r["baseRssKb"] = base;
   std::vector<Conn*> conns;
-  std::size_t done = 0;
+  const std::size_t warmed = done;
   for (int count : cfg.counts) {
-    auto n = std::min<std::size_t>(static_cast<std::size_t>(count), specs.size());
+    auto n = std::min<std::size_t>(warmed + static_cast<std::size_t>(count), specs.size());
     std::vector<Spec> dummy;
     std::size_t synced = 0, pending = 0;
     loop.on_synced = [&](Conn&) { ++synced, --pending; };
@@ -822,9 +837,9 @@ json run_idle(Loop& loop, std::vector<Spec>& specs) {
     settle(cfg.settle_ms);
     double rss = proc_rss_kb(cfg.server_pid);
     json s;
-    s["connections"] = done;
+    s["connections"] = done - warmed;
     s["rssKb"] = rss;
-    s["kbPerConnection"] = (rss - base) / static_cast<double>(std::max<std::size_t>(done, 1));
+    s["kbPerConnection"] = (rss - base) / static_cast<double>(std::max<std::size_t>(done - warmed, 1));
     s["open"] = loop.open_count_;
     steps.push_back(s);
   }
@@ -858,6 +873,7 @@ int main(int argc, char** argv) {
   cfg.hold_ms = j.value("holdMs", cfg.hold_ms);
   cfg.concurrency = j.value("concurrency", cfg.concurrency);
   cfg.connect_parallel = j.value("connectParallel", cfg.connect_parallel);
+  cfg.warmup = j.value("warmup", cfg.warmup);
   cfg.timeout_ms = j.value("timeoutMs", cfg.timeout_ms);
   if (j.contains("counts")) cfg.counts = j["counts"].get<std::vector<int>>();
 

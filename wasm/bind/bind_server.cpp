@@ -332,10 +332,14 @@ EMSCRIPTEN_KEEPALIVE std::int32_t tp_authenticate_upgrade(std::int32_t url_len, 
   options.has_secret = has_secret != 0;
   options.issuer = std::string(next(issuer_len));
   options.audience = std::string(next(audience_len));
-  auto v = srv::authenticate_upgrade(url, authorization, options, now_seconds);
+  // One authenticator (key schedule) for the secret in use; another secret replaces it.
+  static std::unique_ptr<srv::UpgradeAuthenticator> authenticator;
+  if (!authenticator || !authenticator->same_options(options)) authenticator = std::make_unique<srv::UpgradeAuthenticator>(options);
+  std::string context;
+  auto v = authenticator->authenticate(url, authorization, now_seconds, context);
+  if (v.ok && context.empty()) context = v.context.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   Writer w;
-  w.record(kVerdict, 0, v.ok ? w.text(v.context.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)) : Writer::Slice{},
-           v.status, w.text(v.body), v.ok ? 1 : 0);
+  w.record(kVerdict, 0, v.ok ? w.text(context) : Writer::Slice{}, v.status, w.text(v.body), v.ok ? 1 : 0);
   w.record(kText, 0, {}, 0, w.text(v.error));
   return w.finish();
 }

@@ -88,16 +88,44 @@ export function verifyUpgradeRequest(tokens, request) {
  * The transport handed to onConnect: the core's view of one socket.
  * Frames in arrive through onMessage listeners; frames out go through send().
  */
+// Listener lists that cost nothing extra for the usual single listener: null, one function, or a Set.
+function addListener(list, listener) {
+  if (list === null) return listener;
+  if (typeof list === "function") return list === listener ? list : new Set([list, listener]);
+  return list.add(listener);
+}
+function removeListener(list, listener) {
+  if (list === listener) return null;
+  if (list instanceof Set) list.delete(listener);
+  return list;
+}
+function callListeners(list, arg) {
+  if (typeof list === "function") list(arg);
+  else if (list !== null) for (const l of [...list]) l(arg);
+}
+
 export class Transport {
   #hub;
   #peer;
-  #messageListeners = new Set();
-  #closeListeners = new Set();
+  #messageListeners = null;
+  #closeListeners = null;
   #closed = false;
+  // Internal to this package. A Server attached to this transport (its `deliver(frame)` and
+  // `ended()` instead of two listeners and their unsubscribe closures per connection).
+  _sink = null;
+  // The Hub's state of this connection (one object per connection: this one).
+  _connected = false;
+  _socketEnded = false;
+  _early = []; // frames that arrived while onConnect was running (null once it finished)
+  _earlyBytes = 0;
 
   constructor(hub, peer) {
     this.#hub = hub;
     this.#peer = peer;
+  }
+
+  get _peer() {
+    return this.#peer;
   }
 
   get id() {
@@ -137,51 +165,61 @@ export class Transport {
     this.#peer.unsubscribe?.(topic);
   }
 
+  /** Whether the runtime fans out natively (Bun): then publish() reaches a topic's subscribers. */
+  get canPublish() {
+    return typeof this.#peer.publish === "function";
+  }
+
   /** Sends `frame` to every subscriber of `topic` (not this connection unless includeSelf). */
-  get publish() {
-    if (!this.#peer.publish) return undefined;
-    return (topic, frame, includeSelf) => {
-      try {
-        this.#peer.publish(topic, frame, includeSelf);
-      } catch (err) {
-        this.#hub.log("warn", "websocket_publish_failed", { client_id: this.id, error: errorText(err) });
-      }
-    };
+  publish(topic, frame, includeSelf) {
+    try {
+      this.#peer.publish(topic, frame, includeSelf);
+    } catch (err) {
+      this.#hub.log("warn", "websocket_publish_failed", { client_id: this.id, error: errorText(err) });
+    }
   }
 
   /** Registers a listener for incoming frames (Uint8Array); returns an unsubscribe function. */
   onMessage(listener) {
-    this.#messageListeners.add(listener);
-    return () => this.#messageListeners.delete(listener);
+    this.#messageListeners = addListener(this.#messageListeners, listener);
+    return () => (this.#messageListeners = removeListener(this.#messageListeners, listener));
   }
 
   /** Registers a listener called once when the connection ends. */
   onClose(listener) {
     if (this.#closed) queueMicrotask(() => listener());
-    else this.#closeListeners.add(listener);
-    return () => this.#closeListeners.delete(listener);
+    else this.#closeListeners = addListener(this.#closeListeners, listener);
+    return () => (this.#closeListeners = removeListener(this.#closeListeners, listener));
   }
 
   _hasListeners() {
-    return this.#messageListeners.size > 0;
+    const l = this.#messageListeners;
+    return this._sink !== null || (l !== null && (typeof l === "function" || l.size > 0));
   }
 
   _deliver(frame) {
-    for (const l of this.#messageListeners) l(frame);
+    if (this._sink !== null) this._sink.deliver(frame);
+    const l = this.#messageListeners;
+    if (typeof l === "function") l(frame);
+    else callListeners(l, frame);
   }
 
   _ended(log) {
     if (this.#closed) return;
     this.#closed = true;
-    for (const l of this.#closeListeners) {
+    const listeners = this.#closeListeners;
+    this.#closeListeners = null;
+    this.#messageListeners = null;
+    const each = typeof listeners === "function" ? [listeners] : listeners === null ? [] : [...listeners];
+    const sink = this._sink;
+    if (sink !== null) each.unshift(() => sink.ended());
+    for (const l of each) {
       try {
         l();
       } catch (err) {
         log("error", "transport_close_listener_failed", { client_id: this.id, error: errorText(err) });
       }
     }
-    this.#closeListeners.clear();
-    this.#messageListeners.clear();
   }
 }
 
@@ -190,6 +228,7 @@ export class Hub {
     if (typeof options.onConnect !== "function") throw new TypeError("onConnect must be a function");
     this.options = options;
     this.log = options.logger ?? defaultLogger;
+    this.infoLogs = options.logger !== undefined; // the default logger drops info events: skip making them
     this.maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED;
     this.tokens = options.onUpgrade ? null : upgradeTokens(options);
     /** @type {Map<string, {peer: any, transport: Transport, connected: boolean, ended: boolean}>} */
@@ -218,7 +257,7 @@ export class Hub {
       }
       const refused = this.options.acceptContext?.(context, request);
       if (refused instanceof Response) return { response: refused };
-      this.log("info", "websocket_upgrade", { status_code: 101, outcome: "success" });
+      if (this.infoLogs) this.log("info", "websocket_upgrade", { status_code: 101, outcome: "success" });
       return { context, headers: { "x-powered-by": "teleportal", ...normalizeHeaders(headers) } };
     } catch (err) {
       if (err instanceof Response) {
@@ -247,24 +286,24 @@ export class Hub {
 
   /** A socket is open. Calls onConnect; if it throws, only this connection is closed. */
   async open(peer, { restored = false } = {}) {
-    const transport = new Transport(this, peer);
-    // Frames that arrive while onConnect is still running wait here (clients send their first
-    // sync-step-1 right after the handshake; an onConnect that awaits anything must not lose it).
-    const entry = { peer, transport, connected: false, ended: false, early: [], earlyBytes: 0 };
+    // Frames that arrive while onConnect is still running wait in entry._early (clients send their
+    // first sync-step-1 right after the handshake; an onConnect that awaits anything must not lose it).
+    const entry = new Transport(this, peer);
+    const transport = entry;
     this.connections.set(peer.id, entry);
     try {
       await this.options.onConnect({ transport, context: peer.context, id: peer.id, restored });
-      entry.connected = true;
-      if (entry.ended) {
+      entry._connected = true;
+      if (entry._socketEnded) {
         await this.#disconnect(entry); // closed while onConnect was running
         return;
       }
-      const early = entry.early;
-      entry.early = null;
+      const early = entry._early;
+      entry._early = null;
       for (const frame of early) this.#deliver(entry, frame);
     } catch (err) {
       this.log("error", "websocket_connect_failed", { client_id: peer.id, error: errorText(err) });
-      entry.connected = true; // onConnect was reached: onDisconnect still runs exactly once
+      entry._connected = true; // onConnect was reached: onDisconnect still runs exactly once
       this._closePeer(peer, CloseCode.internalError, "onConnect failed");
       await this.close(peer.id);
     }
@@ -273,7 +312,7 @@ export class Hub {
   /** One incoming WebSocket message. Never throws: nothing a client sends may take the process down. */
   message(id, data) {
     const entry = this.connections.get(id);
-    if (!entry || entry.ended) return;
+    if (!entry || entry._socketEnded) return;
     let frame;
     try {
       frame = toBytes(data);
@@ -281,72 +320,72 @@ export class Hub {
       this.log("warn", "websocket_bad_message", { client_id: id, error: errorText(err) });
       return;
     }
-    if (entry.early) {
-      entry.earlyBytes += frame.length;
-      if (entry.earlyBytes > this.maxBuffered) {
-        this.log("warn", "websocket_early_flood", { client_id: id, bytes: entry.earlyBytes });
-        this._closePeer(entry.peer, 1008, "too much data before the connection was ready");
+    if (entry._early) {
+      entry._earlyBytes += frame.length;
+      if (entry._earlyBytes > this.maxBuffered) {
+        this.log("warn", "websocket_early_flood", { client_id: id, bytes: entry._earlyBytes });
+        this._closePeer(entry._peer, 1008, "too much data before the connection was ready");
         this.close(id);
         return;
       }
-      entry.early.push(frame);
+      entry._early.push(frame);
     } else {
       this.#deliver(entry, frame);
     }
     if (this.options.onMessage) {
       Promise.resolve()
-        .then(() => this.options.onMessage({ id, context: entry.peer.context, message: frame }))
+        .then(() => this.options.onMessage({ id, context: entry._peer.context, message: frame }))
         .catch((err) => this.log("error", "websocket_on_message_failed", { client_id: id, error: errorText(err) }));
     }
   }
 
-  #deliver(entry, frame) {
-    const { transport } = entry;
+  #deliver(transport, frame) {
+    const entry = transport;
     if (transport._hasListeners()) {
       try {
         transport._deliver(frame);
       } catch (err) {
-        this.log("error", "websocket_message_failed", { client_id: entry.peer.id, error: errorText(err) });
+        this.log("error", "websocket_message_failed", { client_id: entry._peer.id, error: errorText(err) });
       }
       return;
     }
     // Nobody consumes this transport (onConnect did not attach a server): the core still
     // validates the frame, answers pings and reports malformed frames.
     const verdict = inspectFrame(frame);
-    if (verdict.reply) this._send(entry.peer, verdict.reply);
-    if (verdict.error) this.log("warn", "websocket_invalid_frame", { client_id: entry.peer.id, error: verdict.error });
+    if (verdict.reply) this._send(entry._peer, verdict.reply);
+    if (verdict.error) this.log("warn", "websocket_invalid_frame", { client_id: entry._peer.id, error: verdict.error });
   }
 
   /** The socket ended (client close, error, server close, shutdown). Idempotent. */
   async close(id) {
     const entry = this.connections.get(id);
-    if (!entry || entry.ended) return;
-    entry.ended = true;
-    if (entry.connected) await this.#disconnect(entry);
+    if (!entry || entry._socketEnded) return;
+    entry._socketEnded = true;
+    if (entry._connected) await this.#disconnect(entry);
   }
 
   async #disconnect(entry) {
-    this.connections.delete(entry.peer.id);
+    this.connections.delete(entry._peer.id);
     try {
-      await this.options.onDisconnect?.(entry.peer.id);
+      await this.options.onDisconnect?.(entry._peer.id);
     } catch (err) {
-      this.log("error", "websocket_disconnect_failed", { client_id: entry.peer.id, error: errorText(err) });
+      this.log("error", "websocket_disconnect_failed", { client_id: entry._peer.id, error: errorText(err) });
     }
-    entry.transport._ended(this.log);
+    entry._ended(this.log);
   }
 
   error(id, err) {
     this.log("warn", "websocket_error", { client_id: id, error: errorText(err) });
     const entry = this.connections.get(id);
-    if (entry) this._closePeer(entry.peer, CloseCode.internalError, "socket error");
+    if (entry) this._closePeer(entry._peer, CloseCode.internalError, "socket error");
     return this.close(id);
   }
 
   /** Closes every connection (server shutdown); onDisconnect runs for each. */
   async shutdown(code = 1001, reason = "server shutting down") {
     const entries = [...this.connections.values()];
-    for (const e of entries) this._closePeer(e.peer, code, reason);
-    await Promise.all(entries.map((e) => this.close(e.peer.id)));
+    for (const e of entries) this._closePeer(e._peer, code, reason);
+    await Promise.all(entries.map((e) => this.close(e._peer.id)));
   }
 
   _send(peer, frame) {

@@ -46,12 +46,34 @@ async function defaultStorage() {
   return openSqliteStorage({ path });
 }
 
+const kDeliver = Symbol("deliver");
+
+// A connected client. For our own transports it is also the transport's sink (deliver, ended):
+// no listener closures per connection.
+class ClientEntry {
+  constructor(server, id, handle, transport, context) {
+    this.server = server;
+    this.id = id;
+    this.handle = handle;
+    this.transport = transport;
+    this.context = context;
+    this.views = transport instanceof Transport; // gets frames as views of wasm memory
+    this.off = null; // other transports: the unsubscribe functions of our two listeners
+  }
+  deliver(frame) {
+    this.server[kDeliver](this.handle, frame);
+  }
+  ended() {
+    this.server.disconnectClient(this.id);
+  }
+}
+
 /** @param {import("../types/server").ServerOptions} [options] */
 export class Server {
   #core = 0; // the core's address in wasm memory (wasm/bind/bind_server.cpp)
-  /** @type {Map<string, {handle: number, transport: any, context: any, unsubscribe: Function[]}>} */
+  /** @type {Map<string, ClientEntry>} */
   #clients = new Map();
-  /** @type {Map<number, {id: string, transport: any, context: any, views: boolean}>} */
+  /** @type {Map<number, ClientEntry>} */
   #byHandle = new Map();
   #allLogs = true; // the logger wants info and debug events too
   #storage;
@@ -163,13 +185,14 @@ export class Server {
     const n = core._tp_server_open(this.#core, idLen, putText(contextJson, idLen), Date.now());
     if (n < 0) throw new TypeError("context must be a JSON object");
     const handle = result(0);
-    // Our own transports hand frames to sockets that copy them at once: they get views of wasm memory.
-    const entry = { id, handle, transport, context, unsubscribe: [], views: transport instanceof Transport };
+    const entry = new ClientEntry(this, id, handle, transport, context);
     this.#clients.set(id, entry);
     this.#byHandle.set(handle, entry);
-    entry.unsubscribe.push(transport.onMessage((frame) => this.#message(handle, frame)));
-    if (typeof transport.onClose === "function") {
-      entry.unsubscribe.push(transport.onClose(() => this.disconnectClient(id)));
+    if (entry.views) {
+      transport._sink = entry;
+    } else {
+      entry.off = [transport.onMessage((frame) => this.#message(handle, frame))];
+      if (typeof transport.onClose === "function") entry.off.push(transport.onClose(() => this.disconnectClient(id)));
     }
     this.#perform(n);
   }
@@ -179,7 +202,11 @@ export class Server {
     const entry = this.#clients.get(id);
     if (!entry) return;
     this.#clients.delete(id);
-    for (const off of entry.unsubscribe) off?.();
+    if (entry.views) {
+      if (entry.transport._sink === entry) entry.transport._sink = null;
+    } else {
+      for (const off of entry.off) off?.();
+    }
     beforeCall();
     this.#perform(core._tp_server_close(this.#core, entry.handle));
     this.#byHandle.delete(entry.handle);
@@ -223,6 +250,10 @@ export class Server {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
     if (this.#ownsStorage && this.#storage) await (await this.#storage.catch(() => null))?.close?.();
+  }
+
+  [kDeliver](handle, frame) {
+    this.#message(handle, frame);
   }
 
   // One frame from a client: copied once into the core's input buffer, one core call.
@@ -364,10 +395,10 @@ export class Server {
     if (!topic) return;
     if (except.length === 1) {
       const sender = this.#byHandle.get(except[0]);
-      if (sender?.views && sender.transport.publish) return void sender.transport.publish(topic.key, r.bytes(i), false);
+      if (sender?.views && sender.transport.canPublish) return void sender.transport.publish(topic.key, r.bytes(i), false);
       if (!sender && topic.readers.size > 0) {
         const any = this.#byHandle.get(topic.readers.values().next().value);
-        if (any?.views && any.transport.publish) return void any.transport.publish(topic.key, r.bytes(i), true);
+        if (any?.views && any.transport.canPublish) return void any.transport.publish(topic.key, r.bytes(i), true);
       }
     }
     for (const handle of topic.readers) {

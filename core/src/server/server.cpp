@@ -13,19 +13,23 @@ namespace tp::server {
 
 using protocol::Message;
 
+// Per-connection state is kept small: an idle connection costs this struct and a few short
+// strings (the context itself stays with the host; only what the rules read is kept).
 struct Server::Client {
   std::string id;
-  nlohmann::json context;
-  nlohmann::json claims;  // what the token rule reads (documentAccess); null: none verified
-  std::string room;       // "" when the context has no non-empty string room
-  std::string user_id;    // "" when absent
-  double exp_ms = 0;      // 0: the token never expires
-  bool expired = false;   // the 4401 close is out
-  std::vector<std::string> sessions;               // keys joined, in order
-  std::unordered_map<std::string, Access> access;  // decisions per document name
-  // Callback mode: frames wait here while the application decides `asking`.
-  bool awaiting = false;
-  std::deque<Bytes> waiting;
+  // What the token rule reads, as compact JSON text ("" when absent): parsed when a decision is
+  // made (once per document), which keeps an idle connection a few hundred bytes smaller.
+  std::string document_access;
+  bool has_claims = false;  // claims were given or verified (else token mode denies)
+  bool expired = false;            // the 4401 close is out
+  bool awaiting = false;           // callback mode: the application is deciding; frames wait
+  std::string room;                // "" when the context has no non-empty string room
+  std::string user_id;             // "" when absent
+  double exp_ms = 0;               // 0: the token never expires
+  std::vector<std::string> sessions;                  // keys joined, in order
+  std::vector<std::pair<std::string, Access>> access;  // decisions per document name (few)
+  std::vector<Bytes> waiting;                         // callback mode: frames from waiting_head on
+  std::size_t waiting_head = 0;
   std::size_t waiting_bytes = 0;
   std::uint32_t invalid_frames = 0;
   // The document of this client's last accepted update and its session: the next update to it
@@ -36,6 +40,26 @@ struct Server::Client {
     DocumentSession* session = nullptr;
     std::uint64_t epoch = 0;
   } last;
+
+  const Access* decision(std::string_view document) const {
+    for (const auto& [name, a] : access) {
+      if (name == document) return &a;
+    }
+    return nullptr;
+  }
+  void decide(const std::string& document, Access a) {
+    for (auto& [name, old] : access) {
+      if (name == document) return void(old = a);
+    }
+    access.emplace_back(document, a);
+  }
+  bool has_waiting() const { return waiting_head < waiting.size(); }
+  std::size_t waiting_count() const { return waiting.size() - waiting_head; }
+  Bytes next_waiting() {
+    Bytes frame = std::move(waiting[waiting_head++]);
+    if (waiting_head == waiting.size()) waiting.clear(), waiting_head = 0;
+    return frame;
+  }
 };
 
 struct Server::Turn {
@@ -228,7 +252,9 @@ Server::~Server() = default;
 void Server::adopt_claims(Client& c, nlohmann::json claims) {
   c.last = {};  // decisions change
   c.exp_ms = exp_ms_of(claims);
-  c.claims = std::move(claims);
+  c.has_claims = true;
+  auto it = claims.is_object() ? claims.find("documentAccess") : claims.end();
+  c.document_access = it == claims.end() ? std::string() : it->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   c.access.clear();
 }
 
@@ -238,10 +264,9 @@ ClientHandle Server::open(std::string id, nlohmann::json context, double now_ms,
   c->id = std::move(id);
   c->room = string_field(context, "room");
   c->user_id = string_field(context, "userId");
-  c->context = std::move(context);
-  if (c->context.contains("documentAccess")) {
-    adopt_claims(*c, c->context);
-  } else if (std::string token = string_field(c->context, "token"); !token.empty() && !config_.tokens.secret.empty()) {
+  if (context.contains("documentAccess")) {
+    adopt_claims(*c, std::move(context));
+  } else if (std::string token = string_field(context, "token"); !token.empty() && !config_.tokens.secret.empty()) {
     token::VerifyOptions vo;
     vo.secret = config_.tokens.secret;
     vo.issuer = config_.tokens.issuer;
@@ -253,9 +278,9 @@ ClientHandle Server::open(std::string id, nlohmann::json context, double now_ms,
       out.push_back(LogOutput{"warn", "context_token_invalid", {{"client_id", c->id}, {"error", v.error}}});
     }
   } else {
-    c->exp_ms = exp_ms_of(c->context);
+    c->exp_ms = exp_ms_of(context);
   }
-  if (config_.permissions == PermissionMode::token && c->claims.is_null()) {
+  if (config_.permissions == PermissionMode::token && !c->has_claims) {
     out.push_back(LogOutput{
         "warn", "context_without_claims",
         {{"client_id", c->id},
@@ -296,7 +321,7 @@ void Server::deliver(Outputs& out, ClientHandle handle, Client& client, ByteView
     return;
   }
   if (client.awaiting) {  // the application is deciding: keep arrival order
-    if (client.waiting.size() >= config_.max_queued_frames ||
+    if (client.waiting_count() >= config_.max_queued_frames ||
         client.waiting_bytes + frame.size > config_.max_queued_bytes) {
       out.push_back(SendOutput{{handle}, ack_frame(protocol::message_id(frame),
                                                    "Too many messages while a permission check is pending", 1000)});
@@ -394,19 +419,20 @@ void Server::apply(Turn& t, DocumentSession& s, const Message& m, ByteView frame
 }
 
 Access Server::decide_token_access(const Client& c, const std::string& document) const {
-  if (c.claims.is_null()) return Access::none;
+  if (!c.has_claims) return Access::none;
   token::PermissionOptions po;
   po.allow_missing_document_access = config_.tokens.allow_missing_document_access;
+  nlohmann::json access;  // null when absent
+  if (!c.document_access.empty()) access = nlohmann::json::parse(c.document_access, nullptr, false);
   std::uint8_t bits = 0;
-  if (token::has_document_permission(c.claims, document, "read", po)) bits |= 1;
-  if (token::has_document_permission(c.claims, document, "write", po)) bits |= 2;
+  if (token::access_has_permission(access, document, "read", po)) bits |= 1;
+  if (token::access_has_permission(access, document, "write", po)) bits |= 2;
   return static_cast<Access>(bits);
 }
 
 // The decision for (client, document), cached: the hot path pays one hash lookup per frame.
 Access Server::access_of(Turn& t, const std::string& document, ByteView frame, bool& asked) {
-  auto it = t.client.access.find(document);
-  if (it != t.client.access.end()) return it->second;
+  if (const Access* known = t.client.decision(document)) return *known;
   if (config_.permissions == PermissionMode::callback) {
     t.client.awaiting = true;
     t.client.waiting.push_back(frame.to_bytes());
@@ -416,7 +442,7 @@ Access Server::access_of(Turn& t, const std::string& document, ByteView frame, b
     return Access::none;
   }
   Access a = decide_token_access(t.client, document);
-  t.client.access.emplace(document, a);
+  t.client.decide(document, a);
   return a;
 }
 
@@ -504,8 +530,8 @@ bool Server::join(Turn& t, DocumentSession& s, const Message& m) {
   }
   bool can_read = config_.permissions == PermissionMode::none;
   if (!can_read) {
-    auto it = t.client.access.find(s.document);
-    can_read = it != t.client.access.end() && can(it->second, Access::read);
+    const Access* a = t.client.decision(s.document);
+    can_read = a && can(*a, Access::read);
   }
   s.members.push_back({t.sender, can_read});
   s.empty_since_ms = -1;
@@ -1024,7 +1050,7 @@ Outputs Server::permission(ClientHandle handle, const std::string& document, Acc
   if (it == clients_.end()) return out;
   Client& c = *it->second;
   c.last = {};  // decisions change
-  c.access[document] = access;
+  c.decide(document, access);
   // Already a member (a refresh re-asked): relays follow the new read bit.
   if (auto s = sessions_.find(session_key(c.room, document)); s != sessions_.end()) {
     set_reading(out, *s->second, handle, can(access, Access::read));
@@ -1036,10 +1062,9 @@ Outputs Server::permission(ClientHandle handle, const std::string& document, Acc
 
 void Server::resume_client(Outputs& out, ClientHandle handle) {
   auto it = clients_.find(handle);
-  while (it != clients_.end() && !it->second->awaiting && !it->second->waiting.empty()) {
+  while (it != clients_.end() && !it->second->awaiting && it->second->has_waiting()) {
     Client& c = *it->second;
-    Bytes frame = std::move(c.waiting.front());
-    c.waiting.pop_front();
+    Bytes frame = c.next_waiting();
     c.waiting_bytes -= frame.size();
     deliver(out, handle, c, frame);
     it = clients_.find(handle);
@@ -1065,10 +1090,6 @@ void Server::on_auth(Turn& t, const Message& m) {
   if (string_field(v.payload, "userId") != t.client.user_id || string_field(v.payload, "room") != t.client.room) {
     return refuse("the new token is for another user or room");
   }
-  t.client.context["token"] = token_text;
-  for (const char* claim : {"exp", "iat", "documentAccess"}) {
-    if (v.payload.contains(claim)) t.client.context[claim] = v.payload[claim];
-  }
   adopt_claims(t.client, std::move(v.payload));
   // Memberships keep going with the new decisions (asked again in callback mode).
   for (const auto& key : t.client.sessions) {
@@ -1077,7 +1098,7 @@ void Server::on_auth(Turn& t, const Message& m) {
     if (!s->second->member(t.sender)) continue;
     if (config_.permissions == PermissionMode::token) {
       Access a = decide_token_access(t.client, s->second->document);
-      t.client.access[s->second->document] = a;
+      t.client.decide(s->second->document, a);
       set_reading(t.out, *s->second, t.sender, can(a, Access::read));
     }
   }
@@ -1200,13 +1221,13 @@ Outputs Server::rejoin(ClientHandle handle, const std::string& document) {
   if (it == clients_.end() || document.empty()) return out;
   Turn t{handle, *it->second, out};
   if (config_.permissions != PermissionMode::none) {
-    auto cached = t.client.access.find(document);
+    const Access* cached = t.client.decision(document);
     Access a = Access::none;
-    if (cached != t.client.access.end()) {
-      a = cached->second;
+    if (cached) {
+      a = *cached;
     } else if (config_.permissions == PermissionMode::token) {
       a = decide_token_access(t.client, document);
-      t.client.access.emplace(document, a);
+      t.client.decide(document, a);
     }  // callback mode without a decision: the next message of the client asks
     if (!can(a, Access::read)) return out;
   }

@@ -1,5 +1,6 @@
 #include "tp/server/upgrade.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 #include "tp/token/token.hpp"
@@ -102,6 +103,63 @@ UpgradeVerdict authenticate_upgrade(std::string_view url, std::string_view autho
   v.status = 101;
   v.context = result.payload;
   if (!v.context.contains("token")) v.context["token"] = *token;
+  return v;
+}
+
+namespace {
+
+token::VerifyOptions text_options(const UpgradeAuthOptions& options) {
+  token::VerifyOptions vo;
+  vo.secret = options.secret.to_bytes();
+  vo.issuer = options.issuer;
+  vo.audience = options.audience;
+  vo.build_payload = false;
+  return vo;
+}
+
+}  // namespace
+
+UpgradeAuthenticator::UpgradeAuthenticator(const UpgradeAuthOptions& options)
+    : options_(options), secret_(options.secret.to_bytes()), verifier_(text_options(options)) {
+  options_.secret = secret_;
+}
+
+bool UpgradeAuthenticator::same_options(const UpgradeAuthOptions& o) const {
+  return o.has_secret == options_.has_secret && o.issuer == options_.issuer && o.audience == options_.audience &&
+         o.secret.size == secret_.size() && std::equal(secret_.begin(), secret_.end(), o.secret.begin());
+}
+
+UpgradeVerdict UpgradeAuthenticator::authenticate(std::string_view url, std::string_view authorization,
+                                                  double now_seconds, std::string& context_text) const {
+  UpgradeVerdict v;
+  if (!options_.has_secret) return authenticate_upgrade(url, authorization, options_, now_seconds);
+  auto token = extract_token(url, authorization);
+  if (!token) return authenticate_upgrade(url, authorization, options_, now_seconds);
+  auto result = verifier_.verify(*token, now_seconds);
+  if (!result.valid) {
+    v.error = "invalid_token";
+    v.body = "Unauthorized: invalid token (" + result.error + ")";
+    return v;
+  }
+  v.ok = true;
+  v.status = 101;
+  // The claims are a JSON object (the verifier checked); "token" goes last unless the claims
+  // may already name one (then the DOM decides, as authenticate_upgrade does). A verified token
+  // is base64url and dots: nothing to escape.
+  std::string& text = result.payload_text;
+  std::size_t close = text.find_last_of('}');
+  if (text.find("token") != std::string::npos || text.find('\\') != std::string::npos || close == std::string::npos) {
+    nlohmann::json context = nlohmann::json::parse(text, nullptr, false);
+    if (context.is_object() && !context.contains("token")) context["token"] = *token;
+    context_text = context.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return v;
+  }
+  std::size_t open = text.find('{');
+  bool empty = text.find_first_not_of(" \t\r\n", open + 1) == close;
+  context_text.assign(text, 0, close);
+  context_text += empty ? "\"token\":\"" : ",\"token\":\"";
+  context_text += *token;
+  context_text += "\"}";
   return v;
 }
 

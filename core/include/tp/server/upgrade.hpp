@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "tp/common/bytes.hpp"
+#include "tp/token/token.hpp"
 
 namespace tp::server {
 
@@ -33,5 +34,21 @@ struct UpgradeVerdict {
 
 UpgradeVerdict authenticate_upgrade(std::string_view url, std::string_view authorization,
                                     const UpgradeAuthOptions& options, double now_seconds);
+
+// The same check for many requests with one secret: the HMAC key schedule is computed once and
+// the context is written as text (the claims exactly as signed, plus "token") without building
+// a JSON DOM. `context_text` is set on success; `context` stays null.
+class UpgradeAuthenticator {
+ public:
+  explicit UpgradeAuthenticator(const UpgradeAuthOptions& options);
+  UpgradeVerdict authenticate(std::string_view url, std::string_view authorization, double now_seconds,
+                              std::string& context_text) const;
+  bool same_options(const UpgradeAuthOptions& options) const;
+
+ private:
+  UpgradeAuthOptions options_;
+  Bytes secret_;
+  token::Verifier verifier_;
+};
 
 }  // namespace tp::server
