@@ -21,11 +21,12 @@
 // also inside merged updates, and gives its latency. Teleportal clients ack every frame they
 // receive, as the reference client does.
 //   fanout     D documents x C clients; every client keeps FANOUT_WINDOW updates unacknowledged
-//              for 1.5 s warm-up (JIT and wasm tiers settle) + 2 s measured (deliveries counted while measured); then all of
+//              for 5 s warm-up (JIT and wasm tiers settle) + 2 s measured (deliveries counted while measured); then all of
 //              them must arrive (a drain, bounded): "missing" says if any did not.
 //              deliveries/s = updates received by other clients of their document per second;
 //              server CPU per delivery = server process utime+stime in the window / deliveries.
-//   handshake  16 loops of: connect with a fresh token, upgrade, initial sync (sync-step-1 +
+//   handshake  16 loops of: connect with a fresh token (50,000 minted; "token reuse" counts
+//              connections in the window that had to use one again), upgrade, initial sync (sync-step-1 +
 //              presence-announce, answer the server's step 1, until sync-done; Hocuspocus: Auth +
 //              SyncStep1, answer step 1, until SyncStatus), close handshake.
 //   idle       500 connections come and go (warm-up: one-time costs go to the baseline), then
@@ -51,7 +52,7 @@ const quick = process.env.FANOUT_QUICK === "1";
 const repeat = Number(process.env.FANOUT_REPEAT ?? (quick ? 1 : 3));
 const windowSize = Number(process.env.FANOUT_WINDOW ?? 8);
 const parts = (process.env.FANOUT_PARTS ?? "fanout,curve,handshake,idle").split(",");
-const timing = quick ? { warmupMs: 500, measureMs: 1000 } : { warmupMs: 1500, measureMs: 2000 };
+const timing = quick ? { warmupMs: 500, measureMs: 1000 } : { warmupMs: Number(process.env.FANOUT_WARMUP_MS ?? 5000), measureMs: 2000 };
 const SECRET = "fanout-bench-secret-0123456789abcdef";
 const bun = join(testsDir, "node_modules", ".bin", "bun");
 const node = process.versions.bun ? "node" : process.execPath;
@@ -196,10 +197,64 @@ const bytes = (write) => {
 };
 const concat = (...parts) => Buffer.concat(parts.map((p) => Buffer.from(p)));
 
+// A growing byte buffer with lib0's integer encodings (what Y.js and teleportal/protocol write).
+class Out {
+  constructor(capacity = 1 << 16) {
+    this.b = Buffer.allocUnsafe(capacity);
+    this.n = 0;
+  }
+  room(k) {
+    if (this.n + k <= this.b.length) return;
+    const b = Buffer.allocUnsafe(Math.max(this.b.length * 2, this.n + k));
+    this.b.copy(b, 0, 0, this.n);
+    this.b = b;
+  }
+  u8(x) {
+    this.room(1);
+    this.b[this.n++] = x;
+  }
+  u32(x) {
+    this.room(4);
+    this.b.writeUInt32LE(x, this.n);
+    this.n += 4;
+  }
+  vu(x) {
+    while (x > 0x7f) {
+      this.u8(0x80 | (x & 0x7f));
+      x = Math.floor(x / 128);
+    }
+    this.u8(x);
+  }
+  vi(x) {
+    const negative = x < 0;
+    if (negative) x = -x;
+    this.u8((x > 0x3f ? 0x80 : 0) | (negative ? 0x40 : 0) | (x & 0x3f));
+    x = Math.floor(x / 64);
+    while (x > 0) {
+      this.u8((x > 0x7f ? 0x80 : 0) | (x & 0x7f));
+      x = Math.floor(x / 128);
+    }
+  }
+  raw(bytes) {
+    this.room(bytes.length);
+    this.b.set(bytes, this.n);
+    this.n += bytes.length;
+  }
+  vb(bytes) {
+    this.vu(bytes.length);
+    this.raw(bytes);
+  }
+  take(from = 0) {
+    return Uint8Array.prototype.slice.call(this.b, from, this.n);
+  }
+}
+const vuLen = (x) => (x < 0x80 ? 1 : x < 0x4000 ? 2 : x < 0x200000 ? 3 : x < 0x10000000 ? 4 : 5);
+
 // The k-th update (k >= 1) of a client that appends `token` to its own Y.Text, built from the
 // columns of Y.js's own first such update with only the two clocks changed: the bytes Y.js makes
-// (checked against Y.js below), at a microsecond each instead of Y.js's ~50.
-function appendUpdates(clientID, typeName, token) {
+// (checked against Y.js below), at well under a microsecond each instead of Y.js's ~50, written
+// straight into the frames (Teleportal: V2 in a content envelope; Hocuspocus: V1 sync update).
+function appendUpdates(clientID, typeName, token, document) {
   const doc = new Y.Doc();
   doc.clientID = clientID;
   const text = doc.getText(typeName);
@@ -217,18 +272,56 @@ function appendUpdates(clientID, typeName, token) {
   decoding.readVarUint(d);
   const columns = Array.from({ length: 9 }, () => decoding.readVarUint8Array(d));
   const n = token.length;
-  const synth = (k) => {
-    columns[2] = bytes((e) => encoding.writeVarInt(e, 2 * (n * k - 1))); // leftClock (IntDiffOptRle, one value)
-    const v2 = concat([0], ...columns.map((c) => bytes((e) => encoding.writeVarUint8Array(e, c))),
-      bytes((e) => (encoding.writeVarUint(e, 1), encoding.writeVarUint(e, 1), encoding.writeVarUint(e, n * k), encoding.writeVarUint(e, 0))));
-    const v1u = bytes((e) => {
-      encoding.writeVarUint(e, 1), encoding.writeVarUint(e, 1), encoding.writeVarUint(e, clientID), encoding.writeVarUint(e, n * k);
-      encoding.writeUint8(e, 0x84); // ItemString with a left origin
-      encoding.writeVarUint(e, clientID), encoding.writeVarUint(e, n * k - 1), encoding.writeVarString(e, token), encoding.writeVarUint(e, 0);
-    });
-    return [v2, v1u];
+  const head = new Out(64);
+  head.u8(0);
+  head.vb(columns[0]);
+  head.vb(columns[1]);
+  const tail = new Out(64);
+  for (const c of columns.slice(3)) tail.vb(c);
+  tail.u8(1);
+  tail.u8(1);
+  const v2Head = head.take();
+  const v2Tail = tail.take();
+  const name = Buffer.from(document);
+  const tokenBytes = Buffer.from(token);
+  const leftClock = (k) => 2 * (n * k - 1); // IntDiffOptRle of one value
+  const writeV2 = (out, k) => {
+    out.raw(v2Head);
+    const lc = new Out(16);
+    lc.vi(leftClock(k));
+    out.vb(lc.take());
+    out.raw(v2Tail);
+    out.vu(n * k);
+    out.u8(0);
   };
-  return { first: yjs(0), synth, yjs };
+  const v2Of = (k) => {
+    const o = new Out(128);
+    writeV2(o, k);
+    return o.take();
+  };
+  const writeV1 = (out, k) => {
+    out.u8(1), out.u8(1), out.vu(clientID), out.vu(n * k);
+    out.u8(0x84); // ItemString with a left origin
+    out.vu(clientID), out.vu(n * k - 1), out.vb(tokenBytes), out.u8(0);
+  };
+  const v1Of = (k) => {
+    const o = new Out(128);
+    writeV1(o, k);
+    return o.take();
+  };
+  return {
+    first: yjs(0),
+    synth: (k) => [v2Of(k), v1Of(k)],
+    yjs,
+    // The frames of update k (k >= 1) appended to `tp` and `hp`.
+    frames(k, tp, hp) {
+      const v2 = v2Of(k);
+      tp.raw([0x59, 0x4a, 0x53, 1]), tp.vb(name), tp.raw([0, 0, 2, 2]);
+      tp.vu(1 + vuLen(v2.length) + v2.length + 2), tp.u8(1), tp.vb(v2), tp.u8(0), tp.u8(0);
+      const v1u = v1Of(k);
+      hp.vb(name), hp.u8(0), hp.u8(2), hp.vb(v1u);
+    },
+  };
 }
 
 // Checks the synthesized updates against Y.js: every k up to `upTo` (varint widths change at
@@ -250,43 +343,61 @@ const hpUpdate = (name, v1) => hpFrame(name, (e) => (encoding.writeVarUint(e, 0)
 // Updates of every client of a D x C scenario, for both wires, cached in build/bench-cache.
 function updateFiles(docs, clients, perClient) {
   mkdirSync(cacheDir, { recursive: true });
-  const base = join(cacheDir, `fanout-v3-${docs}x${clients}-${perClient}`);
+  const base = join(cacheDir, `fanout-v4-${docs}x${clients}-${perClient}`);
   const files = { teleportal: `${base}.tp.bin`, hocuspocus: `${base}.hp.bin` };
   if (existsSync(files.teleportal) && existsSync(files.hocuspocus)) return files;
   const t0 = performance.now();
-  const out = { teleportal: [], hocuspocus: [] };
-  const u32 = (n) => {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(n);
-    return b;
-  };
-  const push = (list, frame) => {
-    const at = Buffer.from(frame).indexOf(PLACEHOLDER);
+  const out = { teleportal: new Out(1 << 24), hocuspocus: new Out(1 << 24) };
+  const frame = { teleportal: new Out(256), hocuspocus: new Out(256) };
+  const record = (wire, write) => {
+    const f = frame[wire];
+    f.n = 0;
+    write(f);
+    const at = f.b.subarray(0, f.n).indexOf(PLACEHOLDER);
     if (at < 0) throw new Error("placeholder not found in a frame");
-    list.push(u32(frame.length), u32(at), Buffer.from(frame));
+    out[wire].u32(f.n);
+    out[wire].u32(at);
+    out[wire].raw(f.b.subarray(0, f.n));
   };
   for (let g = 0; g < docs; g++) {
     const name = docName(g);
     for (let s = 0; s < clients; s++) {
       const token = `~${B32[s >> 5]}${B32[s & 31]}${PLACEHOLDER}`;
-      const u = appendUpdates(100000 + g * 1024 + s, `t${s}`, token); // one text per client
+      const u = appendUpdates(100000 + g * 1024 + s, `t${s}`, token, name); // one text per client
       checkAppendUpdates(u, g === 0 && s === 0 ? Math.min(perClient, 2100) : 3);
-      out.teleportal.push(u32(perClient));
-      out.hocuspocus.push(u32(perClient));
-      for (let k = 0; k < perClient; k++) {
-        const [v2, v1] = k === 0 ? u.first : u.synth(k);
-        push(out.teleportal, tpUpdate(name, v2));
-        push(out.hocuspocus, hpUpdate(name, v1));
+      out.teleportal.u32(perClient);
+      out.hocuspocus.u32(perClient);
+      record("teleportal", (f) => f.raw(tpUpdate(name, u.first[0])));
+      record("hocuspocus", (f) => f.raw(hpUpdate(name, u.first[1])));
+      for (let k = 1; k < perClient; k++) {
+        const tp = frame.teleportal;
+        const hp = frame.hocuspocus;
+        tp.n = 0;
+        hp.n = 0;
+        u.frames(k, tp, hp);
+        for (const [wire, f] of [["teleportal", tp], ["hocuspocus", hp]]) {
+          const at = f.b.subarray(0, f.n).indexOf(PLACEHOLDER);
+          if (at < 0) throw new Error("placeholder not found in a frame");
+          out[wire].u32(f.n);
+          out[wire].u32(at);
+          out[wire].raw(f.b.subarray(0, f.n));
+        }
+        if (g === 0 && s === 0 && k <= 64) {
+          // The frames match what teleportal/protocol and lib0 make of the same update.
+          const [v2, v1u] = u.synth(k);
+          if (!Buffer.from(tp.take()).equals(Buffer.from(tpUpdate(name, v2))) || !Buffer.from(hp.take()).equals(Buffer.from(hpUpdate(name, v1u)))) {
+            throw new Error("update frame differs from the encoders'");
+          }
+        }
       }
     }
   }
-  // The frame encoding matches teleportal/protocol's.
-  const sample = appendUpdates(7, "t", "~00?????").synth(3)[0];
+  const sample = appendUpdates(7, "t", "~00?????", "doc-0").synth(3)[0];
   if (!Buffer.from(tpUpdate("doc-0", sample)).equals(Buffer.from(tpDoc("doc-0", { type: "update", update: { version: 2, data: envelope(sample) } })))) {
     throw new Error("update frame differs from encodeMessage's");
   }
-  writeFileSync(files.teleportal, Buffer.concat(out.teleportal));
-  writeFileSync(files.hocuspocus, Buffer.concat(out.hocuspocus));
+  writeFileSync(files.teleportal, out.teleportal.b.subarray(0, out.teleportal.n));
+  writeFileSync(files.hocuspocus, out.hocuspocus.b.subarray(0, out.hocuspocus.n));
   console.log(`  (made ${docs * clients * perClient} Y.js updates for ${docs}x${clients} in ${((performance.now() - t0) / 1000).toFixed(1)} s, cached)`);
   return files;
 }
@@ -344,7 +455,7 @@ async function fanout(key, docs, clients) {
 let handshakeTokens = null;
 async function handshake(key) {
   const spec = servers[key];
-  handshakeTokens ??= await mintTokens(quick ? 15_000 : 40_000, "hs");
+  handshakeTokens ??= await mintTokens(quick ? 15_000 : 50_000, "hs");
   return withServer(key, async (srv) => {
     const specs = handshakeTokens.map((t, i) => clientSpec(spec.wire, spec.bare, i % 10, 0, t, 200000 + i));
     return runLoad({ mode: "handshake", protocol: spec.wire, port: srv.port, serverPid: srv.pid, concurrency: 16, ...timing, drainMs: 5000, clients: specs });
@@ -423,14 +534,15 @@ for (const c of cases) {
 if (parts.includes("handshake")) {
   console.log(`\nhandshakes (fresh token, upgrade + initial sync + close; 16 at a time): medians of ${repeat}`);
   table(
-    ["server", "handshakes/s", "x Hocuspocus", "CPU us/handshake", "x Hocuspocus", "p50 ms", "p99 ms", "failed"],
+    ["server", "handshakes/s", "x Hocuspocus", "CPU us/handshake", "x Hocuspocus", "p50 ms", "p99 ms", "failed", "token reuse"],
     order.map((k) => {
       if (failed("handshake", k)) return [servers[k].label, `FAILED: ${failed("handshake", k).slice(0, 100)}`];
       const m = (f) => med("handshake", k, f);
       const rate = m((r) => r.handshakesPerS);
       const cpu = m((r) => r.cpuUsPerHandshake);
       return [servers[k].label, fmt(rate), ratio(rate, med("handshake", peerOf(k), (r) => r.handshakesPerS)), fmt(cpu),
-        ratio(cpu, med("handshake", peerOf(k), (r) => r.cpuUsPerHandshake)), fmt(m((r) => r.p50Ms), 1), fmt(m((r) => r.p99Ms), 1), fmt(m((r) => r.failed))];
+        ratio(cpu, med("handshake", peerOf(k), (r) => r.cpuUsPerHandshake)), fmt(m((r) => r.p50Ms), 1), fmt(m((r) => r.p99Ms), 1), fmt(m((r) => r.failed)),
+        servers[k].bare ? "n/a" : fmt(m((r) => r.reusedInWindow))];
     }),
   );
 }

@@ -381,6 +381,33 @@ TEST_CASE("stored entries are compacted into one, corrupt entries skipped", "[se
   CHECK(h.srv.document_state("room-1/doc") == state);
 }
 
+TEST_CASE("a large document is compacted when what came since is half its size, not every few entries", "[server][lifecycle]") {
+  // A 2,000-character insert by client 5 into Y.Text "t", as a V1 update, converted to V2.
+  Bytes v1{1, 1, 5, 0, 0x04, 1, 1, 't'};
+  std::string text(2000, 'x');
+  v1.push_back(0xd0), v1.push_back(0x0f);  // varuint 2000
+  v1.insert(v1.end(), text.begin(), text.end());
+  v1.push_back(0);
+  Bytes big = yjs::convert_update_format_v1_to_v2(v1).value();
+  REQUIRE(yjs::validate_update_v2(big));
+  server::ServerConfig config;
+  config.compact_after = 4;
+  testing::ServerHost h(config);
+  h.store["room-1/doc"] = {protocol::wrap_plain_update(big)};
+  auto a = h.open("A", ctx("a"));
+  h.send(a, kSyncStep1);
+  std::size_t entry = protocol::wrap_plain_update(update_v2()).size();
+  std::size_t sent = 0;
+  while (h.store["room-1/doc"].size() > 1 || sent == 0) {
+    h.send(a, kUpdate);
+    ++sent;
+    REQUIRE(sent <= 64);  // 16 x compact_after: compacted by then whatever the sizes
+  }
+  CHECK(sent * entry * 2 >= big.size());  // not before the new entries are half as large
+  CHECK(sent > 4);
+  CHECK(h.srv.document_state("room-1/doc") == merged_of({big, update_v2()}));
+}
+
 TEST_CASE("a connection may open a bounded number of documents", "[server][lifecycle]") {
   server::ServerConfig config;
   config.max_documents_per_connection = 2;

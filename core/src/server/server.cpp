@@ -859,16 +859,31 @@ void Server::accept_update(Outputs& out, DocumentSession& s, StagedBatch& b, Sta
   }
 }
 
+// Merging rewrites the whole document, so it waits until what came since the last merge is at
+// least half as large as what was merged then (or the count grew far past the threshold): the
+// cost per update stays bounded however large the document grows, instead of growing with it.
+namespace {
+constexpr std::size_t kMergeCountCap = 16;  // x the threshold: merge whatever the sizes
+bool worth_merging(std::size_t count, std::size_t threshold, std::size_t added_bytes, std::size_t base_bytes) {
+  return count >= threshold && (added_bytes * 2 >= base_bytes || count >= kMergeCountCap * threshold);
+}
+}  // namespace
+
 // After accepted updates: bound the in-memory log, ask storage to compact when it grew.
 void Server::after_accept(Outputs& out, DocumentSession& s) {
   if (s.pending.size() >= config_.merge_after) {
-    if (auto merged = materialize(s); !merged) {
-      out.push_back(LogOutput{"error", "merge_failed", {{"document_id", s.key}, {"error", merged.error().message}}});
+    std::size_t added = 0;
+    for (std::size_t i = 1; i < s.pending.size(); ++i) added += s.pending[i].size();
+    if (worth_merging(s.pending.size(), config_.merge_after, added, s.pending.front().size())) {
+      if (auto merged = materialize(s); !merged) {
+        out.push_back(LogOutput{"error", "merge_failed", {{"document_id", s.key}, {"error", merged.error().message}}});
+      }
     }
   }
-  if (config_.persist && s.stored_entries >= config_.compact_after) {
+  if (config_.persist && worth_merging(s.stored_entries, config_.compact_after, s.stored_bytes - s.compacted_bytes, s.compacted_bytes)) {
     out.push_back(CompactOutput{s.key});
     s.stored_entries = 1;
+    s.compacted_bytes = s.stored_bytes;  // at most this much once compacted
   }
 }
 
@@ -883,6 +898,7 @@ Batch Server::flush() {
     if (g.coalesce) {
       if (g.structures == 0) continue;
       b.writes.push_back({key, protocol::wrap_plain_update(g.state)});
+      g.session->stored_bytes += b.writes.back().entry.size();
       g.stored = true;
       continue;
     }
@@ -893,6 +909,7 @@ Batch Server::flush() {
       stored.structure_update = sb.view(st.structure).to_bytes();
       stored.encrypted_sidecars = st.sidecars;
       b.writes.push_back({key, protocol::encode_content_encrypted(stored)});
+      g.session->stored_bytes += b.writes.back().entry.size();
     }
   }
   in_flight_.emplace(b.id, std::move(open_batch_));
@@ -947,6 +964,8 @@ Outputs Server::loaded(const std::string& key, const std::vector<ByteView>& entr
     for (auto& sidecar : e.value().encrypted_sidecars) s.sidecars.push_back(std::move(sidecar));
   }
   s.stored_entries = static_cast<std::uint32_t>(entries.size());
+  for (const auto& e : entries) s.stored_bytes += e.size;
+  s.compacted_bytes = entries.empty() ? 0 : entries.front().size;  // the last compaction's entry comes first
   s.loading = false;
   if (auto merged = materialize(s); !merged) {
     out.push_back(LogOutput{"error", "merge_failed", {{"document_id", key}, {"error", merged.error().message}}});
@@ -955,6 +974,7 @@ Outputs Server::loaded(const std::string& key, const std::vector<ByteView>& entr
   if (config_.persist && s.stored_entries >= config_.compact_after) {
     out.push_back(CompactOutput{key});
     s.stored_entries = 1;
+    s.compacted_bytes = s.stored_bytes;
   }
   // The frames that waited for the load, in arrival order (they passed the permission gate).
   std::deque<DocumentSession::Queued> queue = std::move(s.queue);

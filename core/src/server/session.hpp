@@ -91,6 +91,8 @@ struct DocumentSession {
   std::deque<Queued> queue;  // frames that arrived while loading, in order
   std::size_t queued_bytes = 0;
   std::uint32_t stored_entries = 0;  // entries in storage since the last compaction
+  std::size_t stored_bytes = 0;      // bytes appended to storage since the document was loaded
+  std::size_t compacted_bytes = 0;   // stored_bytes when compaction was last asked for
   std::uint32_t in_flight = 0;       // accepted updates not committed yet
   std::uint64_t group_tag = 0;       // scratch for Server::group: the batch that grouped this last
   std::size_t group_index = 0;       // and this document's group in it
