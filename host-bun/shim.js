@@ -46,15 +46,21 @@ class BunPeer {
 /** @param {import("../wasm/src/connections.js").Hub} hub */
 export function createBunHandlers(hub) {
   let bunServer = null;
+  const finish = (request, server, auth) => {
+    if (auth.response) return auth.response;
+    const data = { id: hub.newId(), context: auth.context };
+    if (server.upgrade(request, { data, headers: auth.headers })) return undefined;
+    return new Response("Expected a WebSocket upgrade request", { status: 426 });
+  };
   return {
-    /** @returns {Promise<Response | undefined>} undefined once Bun has taken over the socket */
-    async upgrade(request, server) {
+    /**
+     * @returns {Response | undefined | Promise<Response | undefined>} undefined once Bun has taken
+     * over the socket; a Promise only when an onUpgrade hook runs
+     */
+    upgrade(request, server) {
       bunServer = server;
-      const auth = await hub.authorize(request);
-      if (auth.response) return auth.response;
-      const data = { id: hub.newId(), context: auth.context };
-      if (server.upgrade(request, { data, headers: auth.headers })) return undefined;
-      return new Response("Expected a WebSocket upgrade request", { status: 426 });
+      const auth = hub.authorize(request);
+      return auth instanceof Promise ? auth.then((a) => finish(request, server, a)) : finish(request, server, auth);
     },
     websocket: {
       backpressureLimit: hub.maxBuffered,

@@ -51,6 +51,7 @@ function concat(parts) {
 }
 
 const kAuthenticateUpgrade = Symbol.for("teleportal.token.authenticateUpgrade");
+const kPoweredBy = Object.freeze({ "x-powered-by": "teleportal" });
 
 /** The token manager of the built-in upgrade check: the given one, or one for `secret`. */
 export function upgradeTokens(options) {
@@ -240,38 +241,55 @@ export class Hub {
   }
 
   /**
-   * Decides an upgrade. Returns { context, headers } to accept or { response } to reject.
+   * Decides an upgrade. Returns { context, headers } to accept or { response } to reject: at
+   * once with the built-in token check, as a Promise when an onUpgrade hook runs.
    * A thrown Response from onUpgrade is returned as is; any other error becomes a 401.
    */
-  async authorize(request) {
+  authorize(request) {
+    if (this.options.onUpgrade) return this.#authorizeWithHook(request);
+    let context;
     try {
-      let context;
-      let headers;
-      if (this.options.onUpgrade) {
-        const result = (await this.options.onUpgrade(request)) ?? {};
-        context = result.context ?? {};
-        headers = result.headers;
-      } else {
-        context = this.#verifyUpgradeToken(request);
-        if (context instanceof Response) return { response: context };
-      }
+      context = this.#verifyUpgradeToken(request);
+    } catch (err) {
+      return this.#refused(err);
+    }
+    return this.#accepted(request, context, undefined);
+  }
+
+  async #authorizeWithHook(request) {
+    try {
+      const result = (await this.options.onUpgrade(request)) ?? {};
+      return this.#accepted(request, result.context ?? {}, result.headers);
+    } catch (err) {
+      return this.#refused(err);
+    }
+  }
+
+  // The built-in check needs no await: the upgrade completes in the same turn (no promises).
+  #accepted(request, context, headers) {
+    try {
+      if (context instanceof Response) return { response: context };
       const refused = this.options.acceptContext?.(context, request);
       if (refused instanceof Response) return { response: refused };
       if (this.infoLogs) this.log("info", "websocket_upgrade", { status_code: 101, outcome: "success" });
-      return { context, headers: { "x-powered-by": "teleportal", ...normalizeHeaders(headers) } };
+      return { context, headers: headers ? { ...kPoweredBy, ...normalizeHeaders(headers) } : kPoweredBy };
     } catch (err) {
-      if (err instanceof Response) {
-        this.log("info", "websocket_upgrade", { status_code: err.status, outcome: "rejected" });
-        return { response: err };
-      }
-      this.log("warn", "websocket_upgrade", { status_code: 401, outcome: "error", error: errorText(err) });
-      return {
-        response: new Response("Unauthorized", {
-          status: 401,
-          headers: { "WWW-Authenticate": 'Bearer realm="teleportal"' },
-        }),
-      };
+      return this.#refused(err);
     }
+  }
+
+  #refused(err) {
+    if (err instanceof Response) {
+      this.log("info", "websocket_upgrade", { status_code: err.status, outcome: "rejected" });
+      return { response: err };
+    }
+    this.log("warn", "websocket_upgrade", { status_code: 401, outcome: "error", error: errorText(err) });
+    return {
+      response: new Response("Unauthorized", {
+        status: 401,
+        headers: { "WWW-Authenticate": 'Bearer realm="teleportal"' },
+      }),
+    };
   }
 
   // Built-in check: the core extracts the token (?token= or Authorization: Bearer) and verifies it.

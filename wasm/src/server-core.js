@@ -56,8 +56,16 @@ export function putBytes(bytes, at) {
 /** Writes `text` as UTF-8 at offset `at`; returns the byte length. */
 export function putText(text, at) {
   input(at + text.length * 3);
+  if (at === 0) {
+    // The whole input region as one view, kept until memory grows or the buffer moves.
+    if (inputView === null || inputView.buffer !== core.HEAPU8.buffer || inputView.byteOffset !== inputAt || inputView.length !== inputCapacity) {
+      inputView = core.HEAPU8.subarray(inputAt, inputAt + inputCapacity);
+    }
+    return encoder.encodeInto(text, inputView).written;
+  }
   return encoder.encodeInto(text, core.HEAPU8.subarray(inputAt + at, inputAt + inputCapacity)).written;
 }
+let inputView = null;
 
 /** Writes byte strings as the core's list layout (count u32 lengths, then the bytes) at `at`. */
 export function putList(list, at) {
@@ -89,34 +97,38 @@ export function beforeCall() {
 /** The records of the last call. Use inside `read(n, fn)` only. */
 export class Records {
   constructor(n) {
+    // Read in place through the heap views (no typed array per call); copies once detached.
     const i32 = core.HEAP32;
     const h = header >> 2;
-    const at = i32[h] >> 2;
-    const bytes = i32[h + 1];
     this.n = n;
-    this.r = i32.subarray(at, at + 8 * n);
-    this.u8 = core.HEAPU8.subarray(bytes, bytes + i32[h + 2]);
+    this.r = i32;
+    this.at = i32[h] >> 2; // first record, in int32s
+    this.u8 = core.HEAPU8;
+    this.base = i32[h + 1]; // byte arena
+    this.length = i32[h + 2];
     this.detached = false;
   }
   detach() {
-    this.r = this.r.slice();
-    this.u8 = this.u8.slice();
+    this.r = this.r.slice(this.at, this.at + 8 * this.n);
+    this.at = 0;
+    this.u8 = this.u8.slice(this.base, this.base + this.length);
+    this.base = 0;
     this.detached = true;
   }
   kind(i) {
-    return this.r[8 * i];
+    return this.r[this.at + 8 * i];
   }
   field(i, k) {
-    return this.r[8 * i + k];
+    return this.r[this.at + 8 * i + k];
   }
   /** The record's bytes as a view (valid until the next core call). */
   bytes(i) {
-    const at = this.r[8 * i + 2];
-    return this.u8.subarray(at, at + this.r[8 * i + 3]);
+    const at = this.base + this.r[this.at + 8 * i + 2];
+    return this.u8.subarray(at, at + this.r[this.at + 8 * i + 3]);
   }
   text(i) {
-    const at = this.r[8 * i + 5];
-    return decoder.decode(this.u8.subarray(at, at + this.r[8 * i + 6]));
+    const at = this.base + this.r[this.at + 8 * i + 5];
+    return decoder.decode(this.u8.subarray(at, at + this.r[this.at + 8 * i + 6]));
   }
   bytesText(i) {
     return decoder.decode(this.bytes(i));

@@ -29,7 +29,10 @@ export function getWebsocketHandlers(options) {
       // Never rejects: the docs call upgrade() without awaiting it, and an unhandled rejection
       // would take the process down.
       try {
-        if (isBun) return await bun.upgrade(request, serverOrSocket);
+        if (isBun) {
+          const done = bun.upgrade(request, serverOrSocket); // at once with the built-in check
+          return done instanceof Promise ? await done : done;
+        }
         node ??= loadNode(hub, options);
         return await (await node).upgrade(request, serverOrSocket, head);
       } catch (err) {
@@ -58,7 +61,7 @@ export function tokenAuthenticatedWebsocketHandler({ server, tokenManager, hooks
     ...hooks,
     async onUpgrade(request) {
       const extra = hooks.onUpgrade ? ((await hooks.onUpgrade(request)) ?? {}) : {};
-      const { context: claims } = await tokenHub.authorize(request).then((r) => {
+      const { context: claims } = await Promise.resolve(tokenHub.authorize(request)).then((r) => {
         if (r.response) throw r.response;
         return r;
       });

@@ -19,6 +19,7 @@ int hex_value(char c) {
 // application/x-www-form-urlencoded decoding, as URLSearchParams does it: '+' is a space and
 // malformed %-escapes stay literal.
 std::string form_decode(std::string_view s) {
+  if (s.find_first_of("+%") == std::string_view::npos) return std::string(s);  // tokens: nothing to decode
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
