@@ -61,6 +61,8 @@ export class Server {
   /** @type {Map<string, Set<number>>} document key -> handles of its readers */
   #topics = new Map();
   #cluster = null;
+  /** @type {Map<string, Promise<void>>} document key -> its channel subscription, until it settles */
+  #subscribing = new Map();
   /** Called with (clientId, document) when a client joins a document (hosts that restore memberships after hibernation). */
   onJoin = null;
 
@@ -226,9 +228,11 @@ export class Server {
           if (out.local) this.#publish(out);
           if (out.cluster) this.#clusterCall("publish", out.key, out.cluster);
           break;
-        case "channel":
-          this.#clusterCall(out.subscribe ? "subscribe" : "unsubscribe", out.key);
+        case "channel": {
+          const done = this.#clusterCall(out.subscribe ? "subscribe" : "unsubscribe", out.key);
+          if (out.subscribe && done) this.#subscribing.set(out.key, done);
           break;
+        }
         case "log":
           this.log(out.level, out.event, JSON.parse(out.fields));
           break;
@@ -280,10 +284,11 @@ export class Server {
     }
   }
 
+  // Returns a promise that settles (never rejects) when the call did, if the call returned one.
   #clusterCall(method, ...args) {
     try {
       const done = this.#cluster?.[method](...args);
-      done?.catch?.((err) => this.log("error", "cluster_failed", { method, error: errorText(err) }));
+      return done?.catch?.((err) => this.log("error", "cluster_failed", { method, error: errorText(err) }));
     } catch (err) {
       this.log("error", "cluster_failed", { method, error: errorText(err) });
     }
@@ -292,6 +297,13 @@ export class Server {
   async #load(key) {
     try {
       const storage = await this.#getStorage();
+      // In a cluster, load once the document's channel is held: an update another node commits
+      // is then either in what is loaded or in a message that arrives (never in neither).
+      const subscribed = this.#subscribing.get(key);
+      if (subscribed) {
+        await subscribed;
+        if (this.#subscribing.get(key) === subscribed) this.#subscribing.delete(key);
+      }
       const entries = await storage.load(key);
       this.#perform(this.#core.loaded(key, entries));
     } catch (err) {

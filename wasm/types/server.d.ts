@@ -3,6 +3,7 @@ import type { ConnectionContext } from "./websocket-server.js";
 
 import type { DocumentStorage } from "./storage.js";
 import type { DecodedMessage } from "./protocol.js";
+import type { Cluster } from "./cluster.js";
 
 export interface PermissionCheck {
   /** The connection context given to createClient. */
@@ -44,6 +45,11 @@ export interface ServerOptions {
   maxDocumentsPerConnection?: number;
   /** Stored entries of a document after which storage compacts them into one. Default 64. */
   compactAfter?: number;
+  /**
+   * Makes this Server one node of a cluster (teleportal/cluster): updates, awareness and presence
+   * reach the readers of a document on every node. The nodes must share the storage.
+   */
+  cluster?: Cluster;
   /** How often expiry and unloading are checked (0: never by itself; call tick()). Default 1000 ms. */
   tickIntervalMs?: number;
   logger?: (level: string, event: string, fields: Record<string, unknown>) => void;
