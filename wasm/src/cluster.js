@@ -14,6 +14,7 @@ const DEFAULT_PREFIX = "teleportal:doc:";
 /** @typedef {import("../types/cluster.js").Cluster} Cluster */
 /** @typedef {import("../types/cluster.js").RedisClusterOptions} RedisClusterOptions */
 
+/** @param {string} level @param {string} event @param {Record<string, unknown>} fields */
 function defaultLogger(level, event, fields) {
   if (level === "error" || level === "warn") console.error(JSON.stringify({ level, event, ...fields }));
 }
@@ -41,7 +42,7 @@ export async function connectRedisCluster(options) {
   // The client reconnects by itself (and subscribes again); one log line per outage, not per retry.
   for (const [role, client] of /** @type {const} */ ([["publisher", publisher], ["subscriber", subscriber]])) {
     let down = false;
-    client.on("error", (err) => {
+    client.on("error", (/** @type {Error} */ err) => {
       if (!down) logger("error", "cluster_redis_error", { node_id: nodeId, connection: role, error: err?.message ?? String(err) });
       down = true;
     });
