@@ -30,8 +30,9 @@ export async function startCluster(runtimes) {
     pg,
     redis,
     nodes,
-    async addNode(runtime) {
-      const node = new Node(runtime, `${runtime}-${nodes.length + 1}`, await freePort(), pg.url, redis.url);
+    /** `env` adds to the node's environment (TELEPORTAL_REDIS_URL: "" makes a node outside the cluster). */
+    async addNode(runtime, env = {}) {
+      const node = new Node(runtime, `${runtime}-${nodes.length + 1}`, await freePort(), pg.url, redis.url, env);
       nodes.push(node);
       await node.start();
       return node;
@@ -53,8 +54,8 @@ export async function startCluster(runtimes) {
 
 /** One serve.js process: a cluster node (its id is its name). */
 export class Node {
-  constructor(runtime, name, port, db, redisUrl) {
-    Object.assign(this, { runtime, name, port, db, redisUrl });
+  constructor(runtime, name, port, db, redisUrl, env = {}) {
+    Object.assign(this, { runtime, name, port, db, redisUrl, env });
     this.child = null;
     this.exited = null;
   }
@@ -66,6 +67,7 @@ export class Node {
       TELEPORTAL_NODE_ID: this.name,
       TELEPORTAL_HEARTBEAT_MS: String(HEARTBEAT_MS),
       TELEPORTAL_PRESENCE_TIMEOUT_MS: String(PRESENCE_TIMEOUT_MS),
+      ...this.env,
     });
     Object.assign(this, { child: srv.child, exited: srv.exited, output: srv.output });
   }
