@@ -2,11 +2,12 @@
 // joins one Server that enforces the tokens' documentAccess and stores documents in SQLite.
 // Started by scripts/serve (Bun); `node host-bun/serve.js` runs the same server on Node.
 //   HOST (127.0.0.1), PORT (3000), TELEPORTAL_SECRET (else a development secret is generated),
-//   TELEPORTAL_DB (SQLite file, default ./data/teleportal.sqlite), TELEPORTAL_SYNCHRONOUS (NORMAL | FULL)
+//   TELEPORTAL_DB (SQLite file, default ./data/teleportal.sqlite; "memory": none), TELEPORTAL_SYNCHRONOUS
+//   (NORMAL | FULL), TELEPORTAL_UNLOAD_AFTER_MS (idle documents leave memory, default 5000)
 import { getWebsocketHandlers } from "../wasm/src/websocket-server.js";
 import { Server } from "../wasm/src/server.js";
 import { createTokenManager } from "../wasm/src/token.js";
-import { openSqliteStorage } from "../wasm/src/storage.js";
+import { MemoryDocumentStorage, openSqliteStorage } from "../wasm/src/storage.js";
 import { demoRoutes } from "./demo.js";
 
 const hostname = process.env.HOST || "127.0.0.1";
@@ -20,10 +21,17 @@ if (!secret) {
 
 const dbPath = process.env.TELEPORTAL_DB || "./data/teleportal.sqlite";
 const synchronous = process.env.TELEPORTAL_SYNCHRONOUS === "FULL" ? "FULL" : "NORMAL";
-const storage = await openSqliteStorage({ path: dbPath, synchronous });
-console.log(`Storing documents in SQLite at ${dbPath} (WAL, synchronous=${synchronous})`);
+let storage;
+if (dbPath === "memory") {
+  storage = new MemoryDocumentStorage();
+  console.log("TELEPORTAL_DB=memory: documents are kept in memory only and are lost when the server stops.");
+} else {
+  storage = await openSqliteStorage({ path: dbPath, synchronous });
+  console.log(`Storing documents in SQLite at ${dbPath} (WAL, synchronous=${synchronous})`);
+}
+const unloadAfterMs = process.env.TELEPORTAL_UNLOAD_AFTER_MS ? Number(process.env.TELEPORTAL_UNLOAD_AFTER_MS) : undefined;
 
-const server = new Server({ storage, secret });
+const server = new Server({ storage, secret, unloadAfterMs });
 const handlers = getWebsocketHandlers({
   secret,
   onConnect: ({ transport, context, id }) => server.createClient(transport, context, id),

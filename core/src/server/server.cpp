@@ -43,7 +43,8 @@ struct Server::Staged {
   std::string message_id;
   Bytes frame;      // relayed verbatim
   Bytes structure;  // V2 structure update (may be empty)
-  std::vector<Bytes> sidecars;
+  std::vector<Sidecar> sidecars;
+  std::optional<protocol::Compaction> compaction;
   Bytes entry;  // what storage appends (empty: nothing to store)
   bool step2 = false;
 };
@@ -501,7 +502,7 @@ void Server::on_doc(Turn& t, DocumentSession& s, const Message& m, ByteView fram
         return;
       }
       envelope.structure_update = std::move(diff).value();
-      envelope.encrypted_sidecars = s.sidecars;
+      envelope.encrypted_sidecars = overlapping(s.sidecars, envelope.structure_update);
       server_sv = std::move(sv).value();
     }
     t.out.push_back(SendOutput{{t.sender}, protocol::encode_message(doc_message(
@@ -525,36 +526,45 @@ void Server::on_doc(Turn& t, DocumentSession& s, const Message& m, ByteView fram
     t.out.push_back(LogOutput{"info", "invalid_update", {{"client_id", t.client.id}, {"error", envelope.error().message}}});
     return;
   }
-  Staged st;
-  st.structure = std::move(envelope.value().structure_update);
-  if (!st.structure.empty()) {
-    auto valid = yjs::validate_update_v2(st.structure);
+  const auto& structure = envelope.value().structure_update;
+  if (!structure.empty()) {
+    auto valid = yjs::validate_update_v2(structure);
     if (!valid) {
       t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Invalid Y.js update: " + valid.error().message)});
       return;
     }
   }
+  // A record must replace sidecars the document holds (the reference silently ignores one that
+  // does not, and the document's sidecars keep growing).
+  if (envelope.value().compaction && !structure.empty() && !compaction_matches(s.sidecars, *envelope.value().compaction)) {
+    t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Compaction record does not match the stored sidecars")});
+    return;
+  }
+  Staged st;
   st.key = s.key;
   st.sender = t.sender;
   st.message_id = m.id;
   st.frame = frame.to_bytes();
-  st.sidecars = std::move(envelope.value().encrypted_sidecars);
   st.step2 = m.is<protocol::SyncStep2>();
-  if (!config_.persist) return accept_update(t.out, s, st);
-  if (!st.structure.empty() || !st.sidecars.empty()) {
-    protocol::ContentEncryptedEnvelope stored;
-    stored.structure_update = st.structure;
-    stored.encrypted_sidecars = st.sidecars;
-    st.entry = protocol::encode_content_encrypted(stored);
+  // A zero-length structure update stores nothing, sidecars and record included (spec ext. 3.2).
+  if (!structure.empty()) {
+    st.entry = protocol::encode_content_encrypted(envelope.value());
+    StoredEntry e = entry_from_envelope(std::move(envelope).value());
+    st.structure = std::move(e.structure);
+    st.sidecars = std::move(e.sidecars);
+    st.compaction = std::move(e.compaction);
   }
+  if (!config_.persist) return accept_update(t.out, s, st);
   ++s.in_flight;
   open_batch_.push_back(std::move(st));
 }
 
 // A committed (or memory-only) update: into the state, out to the readers, ack to the sender.
 void Server::accept_update(Outputs& out, DocumentSession& s, Staged& st) {
-  if (!st.structure.empty()) s.pending.push_back(std::move(st.structure));
-  for (auto& sidecar : st.sidecars) s.sidecars.push_back(std::move(sidecar));
+  if (!st.structure.empty()) {
+    s.pending.push_back(std::move(st.structure));
+    apply_sidecars(s.sidecars, std::move(st.sidecars), st.compaction);
+  }
   if (!st.entry.empty()) ++s.stored_entries;
   relay(out, s, st.sender, st.frame);
   if (clients_.count(st.sender)) {
@@ -612,16 +622,14 @@ Outputs Server::loaded(const std::string& key, const std::vector<ByteView>& entr
   DocumentSession& s = *it->second;
   std::size_t skipped = 0;
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    auto e = protocol::decode_content_encrypted(entries[i], protocol::EnvelopeMode::strict);
-    bool valid = static_cast<bool>(e);
-    if (valid && !e.value().structure_update.empty()) valid = static_cast<bool>(yjs::validate_update_v2(e.value().structure_update));
-    if (!valid) {
+    auto e = decode_entry(entries[i]);
+    if (!e) {
       ++skipped;
-      out.push_back(LogOutput{"error", "storage_entry_invalid", {{"document_id", key}, {"index", i}}});
+      out.push_back(LogOutput{"error", "storage_entry_invalid", {{"document_id", key}, {"index", i}, {"error", e.error().message}}});
       continue;
     }
-    if (!e.value().structure_update.empty()) s.pending.push_back(std::move(e.value().structure_update));
-    for (auto& sidecar : e.value().encrypted_sidecars) s.sidecars.push_back(std::move(sidecar));
+    if (!e.value().structure.empty()) s.pending.push_back(std::move(e.value().structure));
+    apply_sidecars(s.sidecars, std::move(e.value().sidecars), e.value().compaction);
   }
   s.stored_entries = static_cast<std::uint32_t>(entries.size());
   s.loading = false;
@@ -1017,12 +1025,12 @@ Outputs Server::remote(const std::string& key, ByteView message) {
       if (const auto* step2 = m.get<protocol::SyncStep2>()) data = &step2->data;
       if (const auto* update = m.get<protocol::DocUpdate>()) data = &update->data;
       if (!data) return out;
-      auto e = protocol::decode_content_encrypted(*data, protocol::EnvelopeMode::strict);
-      if (!e || (!e.value().structure_update.empty() && !yjs::validate_update_v2(e.value().structure_update))) return out;
+      auto e = decode_entry(*data);
+      if (!e || e.value().structure.empty()) return out;
       // Stored by the node that accepted it; here it joins the state (a load that races with it
       // may bring it twice: merging is idempotent).
-      if (!e.value().structure_update.empty()) s.pending.push_back(std::move(e.value().structure_update));
-      for (auto& sidecar : e.value().encrypted_sidecars) s.sidecars.push_back(std::move(sidecar));
+      s.pending.push_back(std::move(e.value().structure));
+      apply_sidecars(s.sidecars, std::move(e.value().sidecars), e.value().compaction);
       if (!s.loading) relay(out, s, 0, frame, false);
       break;
     }
@@ -1047,28 +1055,31 @@ Bytes Server::document_state(const std::string& key) {
 
 Result<Bytes> Server::merge_entries(const std::vector<ByteView>& entries, Outputs& out) const {
   std::vector<Bytes> structures;
-  protocol::ContentEncryptedEnvelope merged;
+  std::vector<Sidecar> sidecars;
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    auto e = protocol::decode_content_encrypted(entries[i], protocol::EnvelopeMode::strict);
-    bool valid = static_cast<bool>(e);
-    if (valid && !e.value().structure_update.empty()) valid = static_cast<bool>(yjs::validate_update_v2(e.value().structure_update));
-    if (!valid) {
-      out.push_back(LogOutput{"error", "storage_entry_invalid", {{"index", i}, {"during", "compaction"}}});
+    auto e = decode_entry(entries[i]);
+    if (!e) {
+      out.push_back(LogOutput{"error", "storage_entry_invalid", {{"index", i}, {"during", "compaction"}, {"error", e.error().message}}});
       continue;
     }
-    if (!e.value().structure_update.empty()) structures.push_back(std::move(e.value().structure_update));
-    for (auto& sidecar : e.value().encrypted_sidecars) merged.encrypted_sidecars.push_back(std::move(sidecar));
+    if (!e.value().structure.empty()) structures.push_back(std::move(e.value().structure));
+    apply_sidecars(sidecars, std::move(e.value().sidecars), e.value().compaction);
   }
+  Bytes structure;
   if (structures.size() == 1) {
-    merged.structure_update = std::move(structures.front());
+    structure = std::move(structures.front());
   } else if (!structures.empty()) {
     std::vector<ByteView> views(structures.begin(), structures.end());
     auto m = yjs::merge_updates_v2(views);
     if (!m) return m.error();
-    merged.structure_update = std::move(m).value();
+    structure = std::move(m).value();
   }
-  return protocol::encode_content_encrypted(merged);
+  return encode_merged_entry(structure, sidecars);
 }
+
+}  // namespace tp::server
+
+namespace tp::server {
 
 FrameVerdict inspect_frame(ByteView frame) {
   FrameVerdict v;
