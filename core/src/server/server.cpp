@@ -28,6 +28,7 @@ struct Server::Client {
   std::deque<Bytes> waiting;
   std::size_t waiting_bytes = 0;
   std::uint32_t invalid_frames = 0;
+  double tokens = 0;  // rate bucket of this connection
 };
 
 struct Server::Turn {
@@ -201,6 +202,12 @@ ClientHandle Server::open(std::string id, nlohmann::json context, double now_ms,
                    "every document is denied (give the Server the token secret, a checkPermission "
                    "function, or permissions: \"none\")"}}});
   }
+  c->tokens = config_.burst_per_connection;
+  if (!c->user_id.empty()) {
+    auto [u, fresh] = users_.try_emplace(c->user_id);
+    if (fresh) u->second.tokens = config_.burst_per_user;
+    ++u->second.connections;
+  }
   ClientHandle h = next_handle_++;
   if (c->exp_ms > 0 && now_ms >= c->exp_ms) {
     c->expired = true;
@@ -218,7 +225,7 @@ Outputs Server::message(ClientHandle handle, ByteView frame) {
   return out;
 }
 
-void Server::deliver(Outputs& out, ClientHandle handle, Client& client, ByteView frame) {
+void Server::deliver(Outputs& out, ClientHandle handle, Client& client, ByteView frame, bool charge) {
   Turn t{handle, client, out};
   if (protocol::is_ping_message(frame)) {
     out.push_back(SendOutput{{handle}, protocol::pong_message().to_bytes()});
@@ -231,6 +238,11 @@ void Server::deliver(Outputs& out, ClientHandle handle, Client& client, ByteView
     out.push_back(SendOutput{{handle}, ack_frame(protocol::message_id(frame),
                                                  "message-too-large: " + std::to_string(frame.size) + " > " +
                                                      std::to_string(config_.max_message_size) + " bytes")});
+    return;
+  }
+  if (charge && !take_token(client)) {
+    out.push_back(SendOutput{{handle}, ack_frame(protocol::message_id(frame), std::nullopt, 1000)});
+    out.push_back(LogOutput{"warn", "rate_limited", {{"client_id", client.id}, {"user_id", client.user_id}}});
     return;
   }
   if (client.awaiting) {  // the application is deciding: keep arrival order
@@ -260,8 +272,40 @@ void Server::deliver(Outputs& out, ClientHandle handle, Client& client, ByteView
   handle_message(t, decoded.value(), frame);
 }
 
+// One token from the connection's bucket and the user's; acks and pings never get here.
+bool Server::take_token(Client& c) {
+  if (config_.rate_per_connection > 0) {
+    if (c.tokens < 1) return false;
+  }
+  Bucket* user = nullptr;
+  if (config_.rate_per_user > 0 && !c.user_id.empty()) {
+    auto it = users_.find(c.user_id);
+    if (it != users_.end()) user = &it->second;
+    if (user && user->tokens < 1) return false;
+  }
+  if (config_.rate_per_connection > 0) c.tokens -= 1;
+  if (user) user->tokens -= 1;
+  return true;
+}
+
+void Server::refill(double elapsed_ms) {
+  double s = elapsed_ms / 1000.0;
+  for (auto& [h, c] : clients_) c->tokens = std::min(config_.burst_per_connection, c->tokens + config_.rate_per_connection * s);
+  for (auto& [id, u] : users_) u.tokens = std::min(config_.burst_per_user, u.tokens + config_.rate_per_user * s);
+}
+
 void Server::handle_message(Turn& t, const Message& m, ByteView frame) {
   if (m.is<protocol::Ack>()) return;  // acks from clients need no reply
+  if (m.document.size() > config_.max_document_name_bytes) {
+    t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Document name too long (" + std::to_string(m.document.size()) +
+                                                               " > " + std::to_string(config_.max_document_name_bytes) + " bytes)")});
+    return;
+  }
+  if (const auto* aw = m.get<protocol::AwarenessUpdate>(); aw && aw->update.size() > config_.max_awareness_bytes) {
+    t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Awareness update too large (" + std::to_string(aw->update.size()) +
+                                                               " > " + std::to_string(config_.max_awareness_bytes) + " bytes)")});
+    return;
+  }
   if (const auto* auth = m.get<protocol::AuthMessage>(); auth && auth->permission == protocol::Permission::allowed) {
     on_auth(t, m);  // in-band token refresh
     return;
@@ -426,6 +470,16 @@ void Server::refuse_document(Turn& t, const Message& m) {
 
 bool Server::join(Turn& t, DocumentSession& s, const Message& m) {
   if (s.member(t.sender)) return true;
+  if (s.members.size() >= config_.max_connections_per_document) {
+    t.out.push_back(LogOutput{"warn", "document_connection_limit", {{"document_id", s.key}, {"limit", config_.max_connections_per_document}}});
+    Message reply;
+    reply.document = m.document;
+    reply.encrypted = m.encrypted;
+    reply.payload = protocol::AuthMessage{protocol::Permission::denied, "Too many connections to document " + m.document +
+                                                                         " (limit " + std::to_string(config_.max_connections_per_document) + ")"};
+    t.out.push_back(SendOutput{{t.sender}, protocol::encode_message(reply)});
+    return false;
+  }
   if (t.client.sessions.size() >= config_.max_documents_per_connection) {
     refuse_document(t, m);
     return false;
@@ -647,7 +701,7 @@ Outputs Server::loaded(const std::string& key, const std::vector<ByteView>& entr
   s.queued_bytes = 0;
   for (auto& q : queue) {
     auto c = clients_.find(q.client);
-    if (c != clients_.end()) deliver(out, q.client, *c->second, q.frame);
+    if (c != clients_.end()) deliver(out, q.client, *c->second, q.frame, false);
   }
   if (auto again = sessions_.find(key); again != sessions_.end()) maybe_unload(out, *again->second);
   return out;
@@ -689,7 +743,10 @@ void Server::maybe_unload(Outputs& out, DocumentSession& s) {
 
 Outputs Server::tick(double now_ms) {
   Outputs out;
+  double before = last_refill_ms_ < 0 ? now_ms : last_refill_ms_;
   now_ms_ = std::max(now_ms_, now_ms);
+  last_refill_ms_ = now_ms_;
+  if (now_ms_ > before) refill(now_ms_ - before);
   if (!config_.node_id.empty()) presence_tick(out);
   for (auto& [handle, c] : clients_) {
     if (c->expired || c->exp_ms <= 0 || now_ms_ < c->exp_ms) continue;
@@ -748,7 +805,7 @@ void Server::resume_client(Outputs& out, ClientHandle handle) {
     Bytes frame = std::move(c.waiting.front());
     c.waiting.pop_front();
     c.waiting_bytes -= frame.size();
-    deliver(out, handle, c, frame);
+    deliver(out, handle, c, frame, false);
     it = clients_.find(handle);
   }
 }
@@ -891,6 +948,7 @@ Outputs Server::close(ClientHandle handle) {
     if (s != sessions_.end()) leave(out, handle, *s->second);
   }
   out.push_back(LogOutput{"info", "client_disconnect", {{"client_id", it->second->id}}});
+  if (auto u = users_.find(it->second->user_id); u != users_.end() && --u->second.connections == 0) users_.erase(u);
   std::vector<std::string> keys = std::move(it->second->sessions);
   clients_.erase(it);
   for (const auto& key : keys) {
