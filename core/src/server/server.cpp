@@ -456,28 +456,32 @@ DocumentSession* Server::session_for(Turn& t, const Message& m) {
   return sessions_.emplace(key, std::move(s)).first->second.get();
 }
 
-void Server::refuse_document(Turn& t, const Message& m) {
-  t.out.push_back(LogOutput{"warn", "document_limit",
-                            {{"client_id", t.client.id}, {"limit", config_.max_documents_per_connection}}});
+namespace {
+
+// The reference's denial shape (a doc auth-message, permission denied) with our reason.
+void send_denial(std::vector<Output>& out, ClientHandle to, const Message& m, std::string reason) {
   Message reply;
   reply.document = m.document;
   reply.encrypted = m.encrypted;
-  reply.payload = protocol::AuthMessage{
-      protocol::Permission::denied, "Too many open documents on this connection (limit " +
-                                        std::to_string(config_.max_documents_per_connection) + ")"};
-  t.out.push_back(SendOutput{{t.sender}, protocol::encode_message(reply)});
+  reply.payload = protocol::AuthMessage{protocol::Permission::denied, std::move(reason)};
+  out.push_back(SendOutput{{to}, protocol::encode_message(reply)});
+}
+
+}  // namespace
+
+void Server::refuse_document(Turn& t, const Message& m) {
+  t.out.push_back(LogOutput{"warn", "document_limit",
+                            {{"client_id", t.client.id}, {"limit", config_.max_documents_per_connection}}});
+  send_denial(t.out, t.sender, m, "Too many open documents on this connection (limit " +
+                                      std::to_string(config_.max_documents_per_connection) + ")");
 }
 
 bool Server::join(Turn& t, DocumentSession& s, const Message& m) {
   if (s.member(t.sender)) return true;
   if (s.members.size() >= config_.max_connections_per_document) {
     t.out.push_back(LogOutput{"warn", "document_connection_limit", {{"document_id", s.key}, {"limit", config_.max_connections_per_document}}});
-    Message reply;
-    reply.document = m.document;
-    reply.encrypted = m.encrypted;
-    reply.payload = protocol::AuthMessage{protocol::Permission::denied, "Too many connections to document " + m.document +
-                                                                         " (limit " + std::to_string(config_.max_connections_per_document) + ")"};
-    t.out.push_back(SendOutput{{t.sender}, protocol::encode_message(reply)});
+    send_denial(t.out, t.sender, m, "Too many connections to document " + m.document + " (limit " +
+                                        std::to_string(config_.max_connections_per_document) + ")");
     return false;
   }
   if (t.client.sessions.size() >= config_.max_documents_per_connection) {
