@@ -2,13 +2,14 @@
 // joins one Server that enforces the tokens' documentAccess and stores documents in SQLite.
 // Started by scripts/serve (Bun); `node host-bun/serve.js` runs the same server on Node.
 //   HOST (127.0.0.1), PORT (3000), TELEPORTAL_SECRET (else a development secret is generated),
-//   TELEPORTAL_DB (SQLite file, default ./data/teleportal.sqlite, or postgres://... for PostgreSQL),
-//   TELEPORTAL_SYNCHRONOUS (NORMAL | FULL), TELEPORTAL_REDIS_URL (redis://host:port: join a cluster),
-//   TELEPORTAL_NODE_ID (default random), TELEPORTAL_HEARTBEAT_MS (10000), TELEPORTAL_PRESENCE_TIMEOUT_MS (30000)
+//   TELEPORTAL_DB (SQLite file, default ./data/teleportal.sqlite; postgres://... for PostgreSQL; "memory": none),
+//   TELEPORTAL_SYNCHRONOUS (NORMAL | FULL), TELEPORTAL_UNLOAD_AFTER_MS (idle documents leave memory, default 5000),
+//   TELEPORTAL_REDIS_URL (redis://host:port: join a cluster), TELEPORTAL_NODE_ID (default random),
+//   TELEPORTAL_HEARTBEAT_MS (10000), TELEPORTAL_PRESENCE_TIMEOUT_MS (30000)
 import { getWebsocketHandlers } from "../wasm/src/websocket-server.js";
 import { Server } from "../wasm/src/server.js";
 import { createTokenManager } from "../wasm/src/token.js";
-import { openPostgresStorage, openSqliteStorage } from "../wasm/src/storage.js";
+import { MemoryDocumentStorage, openPostgresStorage, openSqliteStorage } from "../wasm/src/storage.js";
 import { connectRedisCluster } from "../wasm/src/cluster.js";
 import { demoRoutes } from "./demo.js";
 
@@ -24,7 +25,10 @@ if (!secret) {
 const dbPath = process.env.TELEPORTAL_DB || "./data/teleportal.sqlite";
 const synchronous = process.env.TELEPORTAL_SYNCHRONOUS === "FULL" ? "FULL" : "NORMAL";
 let storage;
-if (/^postgres(ql)?:\/\//.test(dbPath)) {
+if (dbPath === "memory") {
+  storage = new MemoryDocumentStorage();
+  console.log("TELEPORTAL_DB=memory: documents are kept in memory only and are lost when the server stops.");
+} else if (/^postgres(ql)?:\/\//.test(dbPath)) {
   storage = await openPostgresStorage(dbPath);
   console.log(`Storing documents in PostgreSQL at ${redact(dbPath)}`);
 } else {
@@ -45,8 +49,10 @@ if (process.env.TELEPORTAL_REDIS_URL) {
   console.log(`Cluster node ${cluster.nodeId} on Redis at ${redact(process.env.TELEPORTAL_REDIS_URL)} (heartbeat ${cluster.heartbeatMs} ms, presence timeout ${cluster.presenceTimeoutMs} ms)`);
 }
 
+const unloadAfterMs = process.env.TELEPORTAL_UNLOAD_AFTER_MS ? Number(process.env.TELEPORTAL_UNLOAD_AFTER_MS) : undefined;
 // Heartbeats go out on the Server's ticks: tick twice per heartbeat interval (at least every second).
-const server = new Server({ storage, secret, cluster, tickIntervalMs: Math.min(1000, Math.ceil((cluster?.heartbeatMs ?? 2000) / 2)) });
+const tickIntervalMs = Math.min(1000, Math.ceil((cluster?.heartbeatMs ?? 2000) / 2));
+const server = new Server({ storage, secret, unloadAfterMs, cluster, tickIntervalMs });
 const handlers = getWebsocketHandlers({
   secret,
   onConnect: ({ transport, context, id }) => server.createClient(transport, context, id),

@@ -34,6 +34,18 @@ function tokenSettings(options) {
   };
 }
 
+/** Token buckets (messages/s and burst) per connection and per user; `false` turns them off. */
+function rateLimit(option) {
+  if (option === false) return { ratePerConnection: 0, ratePerUser: 0 };
+  const o = option ?? {};
+  return {
+    ratePerConnection: o.perConnection ?? 1000,
+    burstPerConnection: o.perConnectionBurst ?? 5000,
+    ratePerUser: o.perUser ?? 5000,
+    burstPerUser: o.perUserBurst ?? 20000,
+  };
+}
+
 /** The runtime's embedded default: SQLite at TELEPORTAL_DB (default ./data/teleportal.sqlite). */
 async function defaultStorage() {
   const { openSqliteStorage } = await import("./storage.js");
@@ -90,6 +102,10 @@ export class Server {
         unloadAfterMs: options.unloadAfterMs ?? 5000,
         maxDocumentsPerConnection: options.maxDocumentsPerConnection ?? 1000,
         compactAfter: options.compactAfter ?? 64,
+        ...rateLimit(options.rateLimit),
+        maxDocumentNameBytes: options.maxDocumentNameBytes ?? 1024,
+        maxAwarenessBytes: options.maxAwarenessBytes ?? 64 * 1024,
+        maxConnectionsPerDocument: options.maxConnectionsPerDocument ?? 10000,
         nodeId: options.cluster?.nodeId ?? "",
         heartbeatMs: options.cluster?.heartbeatMs ?? 10000,
         presenceTimeoutMs: options.cluster?.presenceTimeoutMs ?? 30000,

@@ -28,6 +28,7 @@ struct Server::Client {
   std::deque<Bytes> waiting;
   std::size_t waiting_bytes = 0;
   std::uint32_t invalid_frames = 0;
+  double tokens = 0;  // rate bucket of this connection
 };
 
 struct Server::Turn {
@@ -43,7 +44,8 @@ struct Server::Staged {
   std::string message_id;
   Bytes frame;      // relayed verbatim
   Bytes structure;  // V2 structure update (may be empty)
-  std::vector<Bytes> sidecars;
+  std::vector<Sidecar> sidecars;
+  std::optional<protocol::Compaction> compaction;
   Bytes entry;  // what storage appends (empty: nothing to store)
   bool step2 = false;
 };
@@ -200,6 +202,12 @@ ClientHandle Server::open(std::string id, nlohmann::json context, double now_ms,
                    "every document is denied (give the Server the token secret, a checkPermission "
                    "function, or permissions: \"none\")"}}});
   }
+  c->tokens = config_.burst_per_connection;
+  if (!c->user_id.empty()) {
+    auto [u, fresh] = users_.try_emplace(c->user_id);
+    if (fresh) u->second.tokens = config_.burst_per_user;
+    ++u->second.connections;
+  }
   ClientHandle h = next_handle_++;
   if (c->exp_ms > 0 && now_ms >= c->exp_ms) {
     c->expired = true;
@@ -217,7 +225,7 @@ Outputs Server::message(ClientHandle handle, ByteView frame) {
   return out;
 }
 
-void Server::deliver(Outputs& out, ClientHandle handle, Client& client, ByteView frame) {
+void Server::deliver(Outputs& out, ClientHandle handle, Client& client, ByteView frame, bool charge) {
   Turn t{handle, client, out};
   if (protocol::is_ping_message(frame)) {
     out.push_back(SendOutput{{handle}, protocol::pong_message().to_bytes()});
@@ -230,6 +238,11 @@ void Server::deliver(Outputs& out, ClientHandle handle, Client& client, ByteView
     out.push_back(SendOutput{{handle}, ack_frame(protocol::message_id(frame),
                                                  "message-too-large: " + std::to_string(frame.size) + " > " +
                                                      std::to_string(config_.max_message_size) + " bytes")});
+    return;
+  }
+  if (charge && !take_token(client)) {
+    out.push_back(SendOutput{{handle}, ack_frame(protocol::message_id(frame), std::nullopt, 1000)});
+    out.push_back(LogOutput{"warn", "rate_limited", {{"client_id", client.id}, {"user_id", client.user_id}}});
     return;
   }
   if (client.awaiting) {  // the application is deciding: keep arrival order
@@ -259,8 +272,40 @@ void Server::deliver(Outputs& out, ClientHandle handle, Client& client, ByteView
   handle_message(t, decoded.value(), frame);
 }
 
+// One token from the connection's bucket and the user's; acks and pings never get here.
+bool Server::take_token(Client& c) {
+  if (config_.rate_per_connection > 0) {
+    if (c.tokens < 1) return false;
+  }
+  Bucket* user = nullptr;
+  if (config_.rate_per_user > 0 && !c.user_id.empty()) {
+    auto it = users_.find(c.user_id);
+    if (it != users_.end()) user = &it->second;
+    if (user && user->tokens < 1) return false;
+  }
+  if (config_.rate_per_connection > 0) c.tokens -= 1;
+  if (user) user->tokens -= 1;
+  return true;
+}
+
+void Server::refill(double elapsed_ms) {
+  double s = elapsed_ms / 1000.0;
+  for (auto& [h, c] : clients_) c->tokens = std::min(config_.burst_per_connection, c->tokens + config_.rate_per_connection * s);
+  for (auto& [id, u] : users_) u.tokens = std::min(config_.burst_per_user, u.tokens + config_.rate_per_user * s);
+}
+
 void Server::handle_message(Turn& t, const Message& m, ByteView frame) {
   if (m.is<protocol::Ack>()) return;  // acks from clients need no reply
+  if (m.document.size() > config_.max_document_name_bytes) {
+    t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Document name too long (" + std::to_string(m.document.size()) +
+                                                               " > " + std::to_string(config_.max_document_name_bytes) + " bytes)")});
+    return;
+  }
+  if (const auto* aw = m.get<protocol::AwarenessUpdate>(); aw && aw->update.size() > config_.max_awareness_bytes) {
+    t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Awareness update too large (" + std::to_string(aw->update.size()) +
+                                                               " > " + std::to_string(config_.max_awareness_bytes) + " bytes)")});
+    return;
+  }
   if (const auto* auth = m.get<protocol::AuthMessage>(); auth && auth->permission == protocol::Permission::allowed) {
     on_auth(t, m);  // in-band token refresh
     return;
@@ -411,20 +456,34 @@ DocumentSession* Server::session_for(Turn& t, const Message& m) {
   return sessions_.emplace(key, std::move(s)).first->second.get();
 }
 
-void Server::refuse_document(Turn& t, const Message& m) {
-  t.out.push_back(LogOutput{"warn", "document_limit",
-                            {{"client_id", t.client.id}, {"limit", config_.max_documents_per_connection}}});
+namespace {
+
+// The reference's denial shape (a doc auth-message, permission denied) with our reason.
+void send_denial(std::vector<Output>& out, ClientHandle to, const Message& m, std::string reason) {
   Message reply;
   reply.document = m.document;
   reply.encrypted = m.encrypted;
-  reply.payload = protocol::AuthMessage{
-      protocol::Permission::denied, "Too many open documents on this connection (limit " +
-                                        std::to_string(config_.max_documents_per_connection) + ")"};
-  t.out.push_back(SendOutput{{t.sender}, protocol::encode_message(reply)});
+  reply.payload = protocol::AuthMessage{protocol::Permission::denied, std::move(reason)};
+  out.push_back(SendOutput{{to}, protocol::encode_message(reply)});
+}
+
+}  // namespace
+
+void Server::refuse_document(Turn& t, const Message& m) {
+  t.out.push_back(LogOutput{"warn", "document_limit",
+                            {{"client_id", t.client.id}, {"limit", config_.max_documents_per_connection}}});
+  send_denial(t.out, t.sender, m, "Too many open documents on this connection (limit " +
+                                      std::to_string(config_.max_documents_per_connection) + ")");
 }
 
 bool Server::join(Turn& t, DocumentSession& s, const Message& m) {
   if (s.member(t.sender)) return true;
+  if (s.members.size() >= config_.max_connections_per_document) {
+    t.out.push_back(LogOutput{"warn", "document_connection_limit", {{"document_id", s.key}, {"limit", config_.max_connections_per_document}}});
+    send_denial(t.out, t.sender, m, "Too many connections to document " + m.document + " (limit " +
+                                        std::to_string(config_.max_connections_per_document) + ")");
+    return false;
+  }
   if (t.client.sessions.size() >= config_.max_documents_per_connection) {
     refuse_document(t, m);
     return false;
@@ -501,7 +560,7 @@ void Server::on_doc(Turn& t, DocumentSession& s, const Message& m, ByteView fram
         return;
       }
       envelope.structure_update = std::move(diff).value();
-      envelope.encrypted_sidecars = s.sidecars;
+      envelope.encrypted_sidecars = overlapping(s.sidecars, envelope.structure_update);
       server_sv = std::move(sv).value();
     }
     t.out.push_back(SendOutput{{t.sender}, protocol::encode_message(doc_message(
@@ -525,36 +584,45 @@ void Server::on_doc(Turn& t, DocumentSession& s, const Message& m, ByteView fram
     t.out.push_back(LogOutput{"info", "invalid_update", {{"client_id", t.client.id}, {"error", envelope.error().message}}});
     return;
   }
-  Staged st;
-  st.structure = std::move(envelope.value().structure_update);
-  if (!st.structure.empty()) {
-    auto valid = yjs::validate_update_v2(st.structure);
+  const auto& structure = envelope.value().structure_update;
+  if (!structure.empty()) {
+    auto valid = yjs::validate_update_v2(structure);
     if (!valid) {
       t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Invalid Y.js update: " + valid.error().message)});
       return;
     }
   }
+  // A record must replace sidecars the document holds (the reference silently ignores one that
+  // does not, and the document's sidecars keep growing).
+  if (envelope.value().compaction && !structure.empty() && !compaction_matches(s.sidecars, *envelope.value().compaction)) {
+    t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Compaction record does not match the stored sidecars")});
+    return;
+  }
+  Staged st;
   st.key = s.key;
   st.sender = t.sender;
   st.message_id = m.id;
   st.frame = frame.to_bytes();
-  st.sidecars = std::move(envelope.value().encrypted_sidecars);
   st.step2 = m.is<protocol::SyncStep2>();
-  if (!config_.persist) return accept_update(t.out, s, st);
-  if (!st.structure.empty() || !st.sidecars.empty()) {
-    protocol::ContentEncryptedEnvelope stored;
-    stored.structure_update = st.structure;
-    stored.encrypted_sidecars = st.sidecars;
-    st.entry = protocol::encode_content_encrypted(stored);
+  // A zero-length structure update stores nothing, sidecars and record included (spec ext. 3.2).
+  if (!structure.empty()) {
+    st.entry = protocol::encode_content_encrypted(envelope.value());
+    StoredEntry e = entry_from_envelope(std::move(envelope).value());
+    st.structure = std::move(e.structure);
+    st.sidecars = std::move(e.sidecars);
+    st.compaction = std::move(e.compaction);
   }
+  if (!config_.persist) return accept_update(t.out, s, st);
   ++s.in_flight;
   open_batch_.push_back(std::move(st));
 }
 
 // A committed (or memory-only) update: into the state, out to the readers, ack to the sender.
 void Server::accept_update(Outputs& out, DocumentSession& s, Staged& st) {
-  if (!st.structure.empty()) s.pending.push_back(std::move(st.structure));
-  for (auto& sidecar : st.sidecars) s.sidecars.push_back(std::move(sidecar));
+  if (!st.structure.empty()) {
+    s.pending.push_back(std::move(st.structure));
+    apply_sidecars(s.sidecars, std::move(st.sidecars), st.compaction);
+  }
   if (!st.entry.empty()) ++s.stored_entries;
   relay(out, s, st.sender, st.frame);
   if (clients_.count(st.sender)) {
@@ -612,16 +680,14 @@ Outputs Server::loaded(const std::string& key, const std::vector<ByteView>& entr
   DocumentSession& s = *it->second;
   std::size_t skipped = 0;
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    auto e = protocol::decode_content_encrypted(entries[i], protocol::EnvelopeMode::strict);
-    bool valid = static_cast<bool>(e);
-    if (valid && !e.value().structure_update.empty()) valid = static_cast<bool>(yjs::validate_update_v2(e.value().structure_update));
-    if (!valid) {
+    auto e = decode_entry(entries[i]);
+    if (!e) {
       ++skipped;
-      out.push_back(LogOutput{"error", "storage_entry_invalid", {{"document_id", key}, {"index", i}}});
+      out.push_back(LogOutput{"error", "storage_entry_invalid", {{"document_id", key}, {"index", i}, {"error", e.error().message}}});
       continue;
     }
-    if (!e.value().structure_update.empty()) s.pending.push_back(std::move(e.value().structure_update));
-    for (auto& sidecar : e.value().encrypted_sidecars) s.sidecars.push_back(std::move(sidecar));
+    if (!e.value().structure.empty()) s.pending.push_back(std::move(e.value().structure));
+    apply_sidecars(s.sidecars, std::move(e.value().sidecars), e.value().compaction);
   }
   s.stored_entries = static_cast<std::uint32_t>(entries.size());
   s.loading = false;
@@ -639,7 +705,7 @@ Outputs Server::loaded(const std::string& key, const std::vector<ByteView>& entr
   s.queued_bytes = 0;
   for (auto& q : queue) {
     auto c = clients_.find(q.client);
-    if (c != clients_.end()) deliver(out, q.client, *c->second, q.frame);
+    if (c != clients_.end()) deliver(out, q.client, *c->second, q.frame, false);
   }
   if (auto again = sessions_.find(key); again != sessions_.end()) maybe_unload(out, *again->second);
   return out;
@@ -681,7 +747,10 @@ void Server::maybe_unload(Outputs& out, DocumentSession& s) {
 
 Outputs Server::tick(double now_ms) {
   Outputs out;
+  double before = last_refill_ms_ < 0 ? now_ms : last_refill_ms_;
   now_ms_ = std::max(now_ms_, now_ms);
+  last_refill_ms_ = now_ms_;
+  if (now_ms_ > before) refill(now_ms_ - before);
   if (!config_.node_id.empty()) presence_tick(out);
   for (auto& [handle, c] : clients_) {
     if (c->expired || c->exp_ms <= 0 || now_ms_ < c->exp_ms) continue;
@@ -740,7 +809,7 @@ void Server::resume_client(Outputs& out, ClientHandle handle) {
     Bytes frame = std::move(c.waiting.front());
     c.waiting.pop_front();
     c.waiting_bytes -= frame.size();
-    deliver(out, handle, c, frame);
+    deliver(out, handle, c, frame, false);
     it = clients_.find(handle);
   }
 }
@@ -883,6 +952,7 @@ Outputs Server::close(ClientHandle handle) {
     if (s != sessions_.end()) leave(out, handle, *s->second);
   }
   out.push_back(LogOutput{"info", "client_disconnect", {{"client_id", it->second->id}}});
+  if (auto u = users_.find(it->second->user_id); u != users_.end() && --u->second.connections == 0) users_.erase(u);
   std::vector<std::string> keys = std::move(it->second->sessions);
   clients_.erase(it);
   for (const auto& key : keys) {
@@ -1017,12 +1087,12 @@ Outputs Server::remote(const std::string& key, ByteView message) {
       if (const auto* step2 = m.get<protocol::SyncStep2>()) data = &step2->data;
       if (const auto* update = m.get<protocol::DocUpdate>()) data = &update->data;
       if (!data) return out;
-      auto e = protocol::decode_content_encrypted(*data, protocol::EnvelopeMode::strict);
-      if (!e || (!e.value().structure_update.empty() && !yjs::validate_update_v2(e.value().structure_update))) return out;
+      auto e = decode_entry(*data);
+      if (!e || e.value().structure.empty()) return out;
       // Stored by the node that accepted it; here it joins the state (a load that races with it
       // may bring it twice: merging is idempotent).
-      if (!e.value().structure_update.empty()) s.pending.push_back(std::move(e.value().structure_update));
-      for (auto& sidecar : e.value().encrypted_sidecars) s.sidecars.push_back(std::move(sidecar));
+      s.pending.push_back(std::move(e.value().structure));
+      apply_sidecars(s.sidecars, std::move(e.value().sidecars), e.value().compaction);
       if (!s.loading) relay(out, s, 0, frame, false);
       break;
     }
@@ -1047,28 +1117,31 @@ Bytes Server::document_state(const std::string& key) {
 
 Result<Bytes> Server::merge_entries(const std::vector<ByteView>& entries, Outputs& out) const {
   std::vector<Bytes> structures;
-  protocol::ContentEncryptedEnvelope merged;
+  std::vector<Sidecar> sidecars;
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    auto e = protocol::decode_content_encrypted(entries[i], protocol::EnvelopeMode::strict);
-    bool valid = static_cast<bool>(e);
-    if (valid && !e.value().structure_update.empty()) valid = static_cast<bool>(yjs::validate_update_v2(e.value().structure_update));
-    if (!valid) {
-      out.push_back(LogOutput{"error", "storage_entry_invalid", {{"index", i}, {"during", "compaction"}}});
+    auto e = decode_entry(entries[i]);
+    if (!e) {
+      out.push_back(LogOutput{"error", "storage_entry_invalid", {{"index", i}, {"during", "compaction"}, {"error", e.error().message}}});
       continue;
     }
-    if (!e.value().structure_update.empty()) structures.push_back(std::move(e.value().structure_update));
-    for (auto& sidecar : e.value().encrypted_sidecars) merged.encrypted_sidecars.push_back(std::move(sidecar));
+    if (!e.value().structure.empty()) structures.push_back(std::move(e.value().structure));
+    apply_sidecars(sidecars, std::move(e.value().sidecars), e.value().compaction);
   }
+  Bytes structure;
   if (structures.size() == 1) {
-    merged.structure_update = std::move(structures.front());
+    structure = std::move(structures.front());
   } else if (!structures.empty()) {
     std::vector<ByteView> views(structures.begin(), structures.end());
     auto m = yjs::merge_updates_v2(views);
     if (!m) return m.error();
-    merged.structure_update = std::move(m).value();
+    structure = std::move(m).value();
   }
-  return protocol::encode_content_encrypted(merged);
+  return encode_merged_entry(structure, sidecars);
 }
+
+}  // namespace tp::server
+
+namespace tp::server {
 
 FrameVerdict inspect_frame(ByteView frame) {
   FrameVerdict v;
