@@ -110,4 +110,34 @@ describe("cluster: three nodes (Bun, Node, Bun) on PostgreSQL and Redis", { time
     assert.ok(waited >= PRESENCE_TIMEOUT_MS / 2, `left after the timeout, not before (${waited} ms)`);
     assert.equal(stateOf(a, d), undefined, "Dora's awareness state is removed with her presence");
   });
+
+  test("Redis down: nodes keep opening, storing and acknowledging, /health says 503, a node stops on SIGTERM; relays resume when Redis is back", async () => {
+    const [n1, n2] = cluster.nodes;
+    const leaving = await cluster.addNode("node");
+    const stays = await open(leaving, "lee", "outage");
+    await stays.synced;
+    await cluster.stopRedis();
+    const health = async (node) => (await fetch(`http://127.0.0.1:${node.port}/health`)).status;
+    await until(async () => (await health(n1)) === 503, { what: "/health 503 without Redis" });
+    const a = await open(n1, "ann-4", "outage");
+    await a.synced; // the subscription cannot be confirmed: the document opens after subscribeTimeoutMs
+    a.doc.getText("text").insert(0, "written during the outage. ");
+    await a.provider.flush({ timeout: 5000 });
+    const stopping = Date.now();
+    await leaving.stop();
+    assert.ok(Date.now() - stopping < 4000, `SIGTERM without Redis exits (${Date.now() - stopping} ms)`);
+    assert.equal(leaving.child.exitCode, 0);
+    await cluster.startRedis();
+    await until(async () => (await health(n1)) === 200 && (await health(n2)) === 200, { timeout: 10_000, what: "/health 200 again" });
+    const b = await open(n2, "bob-4", "outage");
+    await b.synced;
+    assert.equal(text(b), "written during the outage. ", "stored during the outage");
+    // Both nodes subscribed again: writes cross in both directions.
+    await until(async () => {
+      b.doc.getMap("ping").set("from-b", Date.now());
+      a.doc.getMap("ping").set("from-a", Date.now());
+      await new Promise((r) => setTimeout(r, 100));
+      return a.doc.getMap("ping").has("from-b") && b.doc.getMap("ping").has("from-a");
+    }, { timeout: 10_000, what: "relays across nodes after Redis came back" });
+  });
 });

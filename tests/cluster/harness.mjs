@@ -11,7 +11,8 @@ export const PRESENCE_TIMEOUT_MS = 1000;
 
 /**
  * @param {("bun" | "node")[]} runtimes one node per entry
- * @returns {Promise<{ pg: { url: string }, redis: { url: string }, nodes: Node[], addNode(runtime: "bun" | "node"): Promise<Node>, stop(): Promise<void> }>}
+ * @returns {Promise<{ pg: { url: string }, redis: { url: string }, nodes: Node[], addNode(runtime: "bun" | "node", env?: object): Promise<Node>,
+ *   stopRedis(): Promise<void>, startRedis(): Promise<void>, stop(): Promise<void> }>}
  */
 export async function startCluster(runtimes) {
   const pg = await startPostgres();
@@ -36,6 +37,14 @@ export async function startCluster(runtimes) {
       nodes.push(node);
       await node.start();
       return node;
+    },
+    /** An outage: Redis stops (startRedis() brings it back on the same port). */
+    async stopRedis() {
+      await redis.stop();
+    },
+    async startRedis() {
+      redis = await startRedis({ port: redis.port });
+      cluster.redis = redis;
     },
     async stop() {
       await Promise.allSettled(nodes.map((n) => n.stop()));

@@ -66,8 +66,11 @@ test("cluster: messages cross Redis byte for byte (every byte value, a view into
   assert.match((await join_({})).nodeId, /^[0-9a-f-]{36}$/, "a random node id by default");
 });
 
-test("cluster: options are checked", async () => {
+test("cluster: options are checked; an unreachable Redis is an error at start, not a hang", async () => {
   await assert.rejects(connectRedisCluster({ url: "" }), /needs a url/);
+  const started = Date.now();
+  await assert.rejects(connectRedisCluster({ url: "redis://127.0.0.1:1", connectTimeoutMs: 300, logger: () => {} }), /^Error: Redis did not answer within 300 ms \(.*ECONNREFUSED/);
+  assert.ok(Date.now() - started < 2000);
   await assert.rejects(connectRedisCluster({ url: redis.url, heartbeatMs: 1000, presenceTimeoutMs: 500 }), /presenceTimeoutMs longer/);
 });
 

@@ -14,9 +14,9 @@ const DEFAULT_PREFIX = "teleportal:doc:";
 /** @typedef {import("../types/cluster.js").Cluster} Cluster */
 /** @typedef {import("../types/cluster.js").RedisClusterOptions} RedisClusterOptions */
 
-/** @param {string} level @param {string} event @param {Record<string, unknown>} fields */
+/** Every event (they are rare: once per outage, its end, a slow subscription). @param {string} level @param {string} event @param {Record<string, unknown>} fields */
 function defaultLogger(level, event, fields) {
-  if (level === "error" || level === "warn") console.error(JSON.stringify({ level, event, ...fields }));
+  console.error(JSON.stringify({ level, event, ...fields }));
 }
 
 /** @param {RedisClusterOptions} options @returns {Promise<import("../types/cluster.js").RedisCluster>} */
@@ -27,6 +27,8 @@ export async function connectRedisCluster(options) {
     heartbeatMs = 10_000,
     presenceTimeoutMs = 30_000,
     prefix = DEFAULT_PREFIX,
+    subscribeTimeoutMs = 2000,
+    connectTimeoutMs = 10_000,
     logger = defaultLogger,
   } = options ?? {};
   if (typeof url !== "string" || url === "") throw new TypeError("connectRedisCluster needs a url (redis://host:port)");
@@ -40,21 +42,26 @@ export async function connectRedisCluster(options) {
   const publisher = createClient({ url });
   const subscriber = publisher.duplicate();
   // The client reconnects by itself (and subscribes again); one log line per outage, not per retry.
+  const down = { publisher: false, subscriber: false };
+  let lastError = "";
   for (const [role, client] of /** @type {const} */ ([["publisher", publisher], ["subscriber", subscriber]])) {
-    let down = false;
     client.on("error", (/** @type {Error} */ err) => {
-      if (!down) logger("error", "cluster_redis_error", { node_id: nodeId, connection: role, error: err?.message ?? String(err) });
-      down = true;
+      lastError = err?.message || String(err);
+      if (!down[role]) logger("error", "cluster_redis_error", { node_id: nodeId, connection: role, error: lastError });
+      down[role] = true;
     });
     client.on("ready", () => {
-      if (down) logger("info", "cluster_redis_reconnected", { node_id: nodeId, connection: role });
-      down = false;
+      if (down[role]) logger("info", "cluster_redis_reconnected", { node_id: nodeId, connection: role });
+      down[role] = false;
     });
   }
+  // The client would retry for ever: a node that cannot reach Redis at start says so and stops.
+  const connected = Promise.all([publisher.connect(), subscriber.connect()]);
+  connected.catch(() => {});
   try {
-    await Promise.all([publisher.connect(), subscriber.connect()]);
+    await within(connected, connectTimeoutMs, () => `Redis did not answer within ${connectTimeoutMs} ms${lastError ? ` (${lastError})` : ""}`);
   } catch (err) {
-    await Promise.allSettled([publisher.destroy(), subscriber.destroy()]);
+    for (const client of [publisher, subscriber]) destroy(client);
     throw err;
   }
 
@@ -74,14 +81,32 @@ export async function connectRedisCluster(options) {
     presenceTimeoutMs,
     publish(key, message) {
       if (closed) return;
-      return publisher.publish(prefix + key, Buffer.from(message.buffer, message.byteOffset, message.byteLength)).then(() => {});
+      // Pub/sub keeps nothing: what fails to go out while Redis is unreachable is dropped (the
+      // outage was logged once); other failures reach the Server, which logs them.
+      return publisher.publish(prefix + key, Buffer.from(message.buffer, message.byteOffset, message.byteLength)).then(
+        () => {},
+        (/** @type {unknown} */ err) => {
+          if (!down.publisher && publisher.isReady) throw err;
+        },
+      );
     },
     // Resolves once Redis confirmed the subscription: the Server loads the document after that, so
-    // an update committed elsewhere is either in what it loads or in a message it receives.
+    // an update committed elsewhere is either in what it loads or in a message it receives. While
+    // Redis is unreachable it resolves after subscribeTimeoutMs anyway (the document opens; the
+    // client subscribes when it reconnects).
     subscribe(key) {
       if (closed || channels.has(key)) return;
       channels.add(key);
-      return subscriber.subscribe(prefix + key, deliver, true);
+      const subscribed = subscriber.subscribe(prefix + key, deliver, true);
+      /** @type {ReturnType<typeof setTimeout> | undefined} */
+      let timer;
+      const late = new Promise((resolve) => {
+        timer = setTimeout(() => {
+          logger("warn", "cluster_subscribe_slow", { node_id: nodeId, document_id: key, waited_ms: subscribeTimeoutMs });
+          resolve(undefined);
+        }, subscribeTimeoutMs);
+      });
+      return Promise.race([subscribed.finally(() => clearTimeout(timer)), late]);
     },
     unsubscribe(key) {
       if (closed || !channels.delete(key)) return;
@@ -95,14 +120,38 @@ export async function connectRedisCluster(options) {
     async ping() {
       await publisher.ping();
     },
-    async close() {
+    // Sends what is queued if Redis is there (at most closeTimeoutMs), else drops it.
+    async close({ closeTimeoutMs = 2000 } = {}) {
       if (closed) return;
       closed = true;
       listeners.clear();
       channels.clear();
-      await Promise.allSettled([publisher.close(), subscriber.close()]);
+      await Promise.all([publisher, subscriber].map(async (client) => {
+        if (!client.isReady) return destroy(client);
+        await within(client.close(), closeTimeoutMs, () => "close").catch(() => destroy(client));
+      }));
     },
   };
+}
+
+/** @param {{ destroy(): void }} client */
+function destroy(client) {
+  try {
+    client.destroy();
+  } catch {
+    // already closed
+  }
+}
+
+/** `promise`, or a rejection with message() after `ms`. @template T @param {Promise<T>} promise @param {number} ms @param {() => string} message */
+async function within(promise, ms, message) {
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+  try {
+    return await Promise.race([promise, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(message())), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function loadRedis() {

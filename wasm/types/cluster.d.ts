@@ -33,6 +33,13 @@ export interface RedisClusterOptions {
   presenceTimeoutMs?: number;
   /** Channel name before the document key. Default "teleportal:doc:". */
   prefix?: string;
+  /**
+   * Longest wait for Redis to confirm a subscription before the Server loads the document anyway
+   * (Redis unreachable: the document still opens). Default 2000 ms.
+   */
+  subscribeTimeoutMs?: number;
+  /** connectRedisCluster rejects when Redis does not answer within this long. Default 10000 ms. */
+  connectTimeoutMs?: number;
   /** Connection errors (once per outage) and reconnects. Default: errors to console.error as JSON. */
   logger?: (level: string, event: string, fields: Record<string, unknown>) => void;
 }
@@ -43,8 +50,11 @@ export interface RedisCluster extends Cluster {
   presenceTimeoutMs: number;
   /** Resolves when Redis answers (health checks). */
   ping(): Promise<void>;
-  /** Closes both connections; publishes and subscriptions after this do nothing. */
-  close(): Promise<void>;
+  /**
+   * Closes both connections, sending what is queued first if Redis is reachable (for at most
+   * closeTimeoutMs, default 2000); publishes and subscriptions after this do nothing.
+   */
+  close(options?: { closeTimeoutMs?: number }): Promise<void>;
 }
 
 /**
