@@ -41,6 +41,32 @@ export async function connectRedisCluster(options) {
 
   const publisher = createClient({ url });
   const subscriber = publisher.duplicate();
+  let closed = false;
+
+  /** @type {Set<(key: string, message: Uint8Array) => void>} */
+  const listeners = new Set();
+  /** @type {Set<string>} document keys whose channel this node holds */
+  const channels = new Set();
+  /** @type {Set<string>} the channels Redis confirmed (the client subscribes those again itself) */
+  const confirmed = new Set();
+  const deliver = (/** @type {Buffer} */ message, /** @type {Buffer | string} */ channel) => {
+    const key = String(channel).slice(prefix.length);
+    for (const listener of listeners) listener(key, message);
+  };
+  // The client records a channel for its own re-subscription only once Redis confirmed it: a
+  // SUBSCRIBE lost to an outage is sent again here, when the subscriber is ready again.
+  const subscribeChannel = (/** @type {string} */ key) =>
+    subscriber.subscribe(prefix + key, deliver, true).then(
+      () => {
+        if (channels.has(key)) confirmed.add(key);
+      },
+      (/** @type {unknown} */ err) => {
+        if (closed || !channels.has(key)) return;
+        if (subscriber.isReady) setTimeout(() => void (channels.has(key) && !confirmed.has(key) && !closed && subscribeChannel(key).catch(() => {})), 250);
+        throw err;
+      },
+    );
+
   // The client reconnects by itself (and subscribes again); one log line per outage, not per retry.
   const down = { publisher: false, subscriber: false };
   let lastError = "";
@@ -53,6 +79,7 @@ export async function connectRedisCluster(options) {
     client.on("ready", () => {
       if (down[role]) logger("info", "cluster_redis_reconnected", { node_id: nodeId, connection: role });
       down[role] = false;
+      if (role === "subscriber") for (const key of channels) if (!confirmed.has(key)) subscribeChannel(key).catch(() => {});
     });
   }
   // The client would retry for ever: a node that cannot reach Redis at start says so and stops.
@@ -64,16 +91,6 @@ export async function connectRedisCluster(options) {
     for (const client of [publisher, subscriber]) destroy(client);
     throw err;
   }
-
-  /** @type {Set<(key: string, message: Uint8Array) => void>} */
-  const listeners = new Set();
-  /** @type {Set<string>} document keys whose channel this node holds */
-  const channels = new Set();
-  const deliver = (/** @type {Buffer} */ message, /** @type {Buffer | string} */ channel) => {
-    const key = String(channel).slice(prefix.length);
-    for (const listener of listeners) listener(key, message);
-  };
-  let closed = false;
 
   return {
     nodeId,
@@ -97,7 +114,8 @@ export async function connectRedisCluster(options) {
     subscribe(key) {
       if (closed || channels.has(key)) return;
       channels.add(key);
-      const subscribed = subscriber.subscribe(prefix + key, deliver, true);
+      const subscribed = subscribeChannel(key);
+      subscribed.catch(() => {});
       /** @type {ReturnType<typeof setTimeout> | undefined} */
       let timer;
       const late = new Promise((resolve) => {
@@ -110,6 +128,7 @@ export async function connectRedisCluster(options) {
     },
     unsubscribe(key) {
       if (closed || !channels.delete(key)) return;
+      confirmed.delete(key);
       return subscriber.unsubscribe(prefix + key, deliver, true);
     },
     onMessage(listener) {
@@ -126,6 +145,7 @@ export async function connectRedisCluster(options) {
       closed = true;
       listeners.clear();
       channels.clear();
+      confirmed.clear();
       await Promise.all([publisher, subscriber].map(async (client) => {
         if (!client.isReady) return destroy(client);
         await within(client.close(), closeTimeoutMs, () => "close").catch(() => destroy(client));
