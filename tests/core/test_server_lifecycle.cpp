@@ -658,3 +658,68 @@ TEST_CASE("cluster: presence crosses nodes, and a silent node's clients leave", 
   CHECK(left);
   CHECK(has_log(expired, "cluster_node_expired"));
 }
+
+TEST_CASE("rate limits NACK with retryAfter per connection and per user; others are unaffected", "[server][limits]") {
+  server::ServerConfig config;
+  config.rate_per_connection = 10;
+  config.burst_per_connection = 5;
+  config.rate_per_user = 100;
+  config.burst_per_user = 8;
+  testing::ServerHost h(config);
+  h.tick(0);
+  auto flood = h.open("F", ctx("flooder"));
+  auto twin = h.open("F2", ctx("flooder"));  // same user, another connection
+  auto other = h.open("O", ctx("other"));
+  int limited = 0;
+  for (int i = 0; i < 5; ++i) {
+    for (const auto& m : sent_to(h.send(flood, kSyncStep1), flood)) {
+      if (const auto* a = m.get<protocol::Ack>(); a && a->retry_after) ++limited;
+    }
+  }
+  CHECK(limited == 0);  // the burst
+  auto msgs = sent_to(h.send(flood, kSyncStep1), flood);
+  REQUIRE(msgs.size() == 1);
+  const auto* nack = msgs[0].get<protocol::Ack>();
+  REQUIRE(nack);
+  CHECK(nack->retry_after.value_or(0) == 1000);
+  CHECK_FALSE(nack->error);
+  // The user's bucket (8) is shared: the twin gets 3 more, then is limited too.
+  for (int i = 0; i < 3; ++i) CHECK(sent_to(h.send(twin, kSyncStep1), twin).size() == 3);
+  CHECK(sent_to(h.send(twin, kSyncStep1), twin)[0].get<protocol::Ack>()->retry_after.value_or(0) == 1000);
+  // Another user is served; pings of the flooder still answered.
+  CHECK(sent_to(h.send(other, kSyncStep1), other).size() == 3);
+  auto pong = h.send(flood, protocol::ping_message().to_bytes());
+  REQUIRE(pong.size() == 1);
+  CHECK(std::get<server::SendOutput>(pong[0]).frame == protocol::pong_message().to_bytes());
+  // Time refills the buckets.
+  h.tick(1000);
+  CHECK(sent_to(h.send(flood, kSyncStep1), flood).size() == 3);
+}
+
+TEST_CASE("limits: document name length, awareness size, connections per document", "[server][limits]") {
+  server::ServerConfig config;
+  config.max_document_name_bytes = 8;
+  config.max_awareness_bytes = 16;
+  config.max_connections_per_document = 2;
+  testing::ServerHost h(config);
+  auto a = h.open("A", ctx("a"));
+  protocol::Message m;
+  m.document = "a-very-long-name";
+  m.payload = protocol::SyncStep1{{0}};
+  auto msgs = sent_to(h.send(a, protocol::encode_message(m)), a);
+  REQUIRE(msgs.size() == 1);
+  CHECK(msgs[0].get<protocol::Ack>()->error.value_or("") == "Document name too long (16 > 8 bytes)");
+  protocol::Message aw;
+  aw.document = "doc";
+  aw.payload = protocol::AwarenessUpdate{Bytes(40, 1)};
+  msgs = sent_to(h.send(a, protocol::encode_message(aw)), a);
+  REQUIRE(msgs.size() == 1);
+  CHECK(msgs[0].get<protocol::Ack>()->error.value_or("") == "Awareness update too large (40 > 16 bytes)");
+  auto b = h.open("B", ctx("b"));
+  auto c = h.open("C", ctx("c"));
+  CHECK(sent_to(h.send(a, kSyncStep1), a).size() == 3);
+  CHECK(sent_to(h.send(b, kSyncStep1), b).size() == 3);
+  msgs = sent_to(h.send(c, kSyncStep1), c);
+  REQUIRE(msgs.size() == 1);
+  CHECK(msgs[0].get<protocol::AuthMessage>()->reason == "Too many connections to document doc (limit 2)");
+}

@@ -2,6 +2,7 @@
 // SIGKILLed at a random moment in every round and restarted on the same database file. Every
 // update the server acknowledged must be in the document afterwards: that is what an ack promises.
 // Used by tests/hosts/durability.test.mjs (20 rounds) and scripts/storm (as many as asked).
+// runClusterStorm: the same storm against a cluster (tests/cluster/storm.test.mjs).
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -36,9 +37,10 @@ async function token(userId) {
     .setIssuedAt(now).setExpirationTime(now + 3600).sign(new TextEncoder().encode(SECRET));
 }
 
-async function startServer(runtime, port, db) {
+/** host-bun/serve.js under `runtime` on 127.0.0.1:`port`, storing at `db`; `env` adds to (or overrides) its environment. */
+export async function startServer(runtime, port, db, env = {}) {
   const child = spawn(runtimes[runtime], [serveJs], {
-    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", TELEPORTAL_DB: db, TELEPORTAL_SECRET: SECRET },
+    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", TELEPORTAL_DB: db, TELEPORTAL_SECRET: SECRET, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -50,11 +52,23 @@ async function startServer(runtime, port, db) {
   return { child, exited, output: () => out };
 }
 
+const frameOf = (payload) => encodeMessage({ type: "doc", document: "storm", encrypted: false, payload });
+const wrap = (update) => ({ version: 2, data: encodeContentEncryptedPayload({ structureUpdate: update, encryptedSidecars: [] }) });
+
 // One writer: a Y.Doc whose every change is one update frame; at most `window` unacknowledged.
-async function writer(url, name, acked, stop) {
+// With `resync` the doc carries on from an earlier connection and syncs first, as a provider does
+// after a reconnect (the server gets whatever it lacks, acknowledged or not).
+async function writer(url, name, acked, stop, doc = new Y.Doc(), resync = false) {
   const c = await connect(url);
-  const doc = new Y.Doc();
   const pending = new Map(); // message id -> key
+  const send = (frame) => {
+    try {
+      c.ws.send(frame);
+      return true;
+    } catch {
+      return false; // the server is gone
+    }
+  };
   c.ws.on("message", (data) => {
     let m;
     try {
@@ -62,23 +76,22 @@ async function writer(url, name, acked, stop) {
     } catch {
       return;
     }
+    if (resync && m.type === "doc" && m.payload.type === "sync-step-1") {
+      send(frameOf({ type: "sync-step-2", update: wrap(Y.encodeStateAsUpdateV2(doc, m.payload.sv)) }));
+    }
     if (m.type !== "ack" || !pending.has(m.payload.messageId)) return;
     if (!m.payload.error) acked.add(pending.get(m.payload.messageId));
     pending.delete(m.payload.messageId);
   });
+  if (resync) send(frameOf({ type: "sync-step-1", sv: Y.encodeStateVector(doc) }));
   let n = 0;
   let sent = 0;
-  doc.on("updateV2", (u) => {
-    const frame = encodeMessage({ type: "doc", document: "storm", encrypted: false,
-      payload: { type: "update", update: { version: 2, data: encodeContentEncryptedPayload({ structureUpdate: u, encryptedSidecars: [] }) } } });
+  const onUpdate = (u) => {
+    const frame = frameOf({ type: "update", update: wrap(u) });
     pending.set(getMessageId(frame), `${name}-${n}`);
-    try {
-      c.ws.send(frame);
-      sent++;
-    } catch {
-      // the server is gone
-    }
-  });
+    if (send(frame)) sent++;
+  };
+  doc.on("updateV2", onUpdate);
   while (!stop.done && c.ws.readyState === c.ws.OPEN) {
     if (pending.size >= 8) {
       await new Promise((r) => setTimeout(r, 1));
@@ -87,6 +100,7 @@ async function writer(url, name, acked, stop) {
     n++;
     doc.getMap("m").set(`${name}-${n}`, n);
   }
+  doc.off("updateV2", onUpdate);
   c.ws.terminate();
   return sent;
 }
@@ -130,4 +144,60 @@ export async function runStorm({ runtime, rounds, writers = 4, log = () => {} })
     rmSync(dir, { recursive: true, force: true });
   }
   return { rounds, acked: acked.size, sent, lost };
+}
+
+/**
+ * The storm against a cluster. `nodes` (started by the caller on one database and one Redis) have
+ * `url(userId)` (with a token for read and write), `kill()` (SIGKILL, resolves once it exited) and
+ * `restart()`. In round r the writers connect
+ * to node r mod n (the victim); it is SIGKILLed at a random moment, the writers reconnect to the next
+ * node (syncing their documents first, as providers do) and write on for a while, then the victim
+ * restarts. Every acknowledged update must be at a reader that stayed on the next node through the
+ * round (relayed by the cluster) and at a reader that joins the restarted victim (loaded from the
+ * database).
+ * @param {{ nodes: { name: string, url(userId: string): Promise<string>, kill(): Promise<void>, restart(): Promise<void> }[],
+ *   rounds: number, writers?: number, failoverMs?: number, log?: (line: string) => void }} options
+ * @returns {Promise<{ rounds: number, acked: number, sent: number, failedOver: number, lost: { at: string, keys: string[] }[] }>}
+ */
+export async function runClusterStorm({ nodes, rounds, writers = 4, failoverMs = 300, log = () => {} }) {
+  const url = (node, user) => node.url(user);
+  const acked = new Set();
+  let sent = 0;
+  let failedOver = 0;
+  const lost = [];
+  const missing = async (reader, at) => {
+    await until(() => [...acked].every((k) => reader.doc.getMap("m").has(k)), { timeout: 5000, what: at }).catch(() => {});
+    const keys = [...acked].filter((k) => !reader.doc.getMap("m").has(k));
+    if (keys.length > 0) lost.push({ at, keys });
+  };
+  for (let round = 0; round < rounds && lost.length === 0; round++) {
+    const victim = nodes[round % nodes.length];
+    const next = nodes[(round + 1) % nodes.length];
+    const observer = await YClient.open(await url(next, `observer-${round}`), "storm");
+    await observer.synced;
+    const stop = { done: false };
+    const failover = { done: false };
+    const writing = Array.from({ length: writers }, async (_, i) => {
+      const name = `r${round}w${i}`;
+      const doc = new Y.Doc();
+      let n = await writer(await url(victim, `w${i}`), `${name}a`, acked, stop, doc);
+      failedOver++;
+      n += await writer(await url(next, `w${i}`), `${name}b`, acked, failover, doc, true);
+      return n;
+    });
+    await new Promise((r) => setTimeout(r, 150 + Math.random() * 600));
+    await victim.kill();
+    await new Promise((r) => setTimeout(r, failoverMs));
+    failover.done = true;
+    for (const n of await Promise.all(writing)) sent += n;
+    await missing(observer, `round ${round + 1}: reader on ${next.name} (connected through the round)`);
+    await observer.close();
+    await victim.restart();
+    const reader = await YClient.open(await url(victim, `reader-${round}`), "storm");
+    await reader.synced;
+    await missing(reader, `round ${round + 1}: reader on restarted ${victim.name}`);
+    await reader.close();
+    log(`cluster round ${round + 1}/${rounds}: killed ${victim.name}, ${acked.size} acknowledged so far`);
+  }
+  return { rounds, acked: acked.size, sent, failedOver, lost };
 }

@@ -75,6 +75,10 @@ defineHostSuite("Cloudflare Workers host (workerd, Durable Objects)", () => star
     }
     a.send(frames.update);
     await b.waitFor((f) => toHex(f) === toHex(frames.update), { what: "both in the token's room" });
+    // A path that is not valid percent-encoding is a clear 400 (the reference answered 500).
+    const bad = await connect(host.url("seed", { token: await token("x") }).replace("/?", "/%E0%A4%A?").replace(/&?room=[^&]*/, "")).then(() => null, (e) => e);
+    assert.equal(bad?.status, 400);
+    assert.match(bad.body, /not valid percent-encoding/);
     // A bad token is refused at the edge, before any object is involved.
     const err = await connect(host.url("builtin", { token: "not-a-token", room })).then(() => null, (e) => e);
     assert.equal(err?.status, 401);

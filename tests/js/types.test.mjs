@@ -1,6 +1,6 @@
 // The public TypeScript types: the documentation's Bun and Node examples and a Worker type-check
-// against wasm/types as users would compile them (tsc, strict); the storage backends (JS, checkJs)
-// against the contract in wasm/types/storage.d.ts.
+// against wasm/types as users would compile them (tsc, strict); the storage backends and the cluster (JS, checkJs)
+// against their contracts in wasm/types/storage.d.ts and cluster.d.ts.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";

@@ -155,3 +155,55 @@ test("frames a transport keeps stay intact, also when a send disconnects a clien
   assert.deepEqual(reader.received.slice(0, snapshot.length).map(toHex), snapshot);
   await server.close();
 });
+
+test("the token manager's allowMissingDocumentAccess reaches the Server's permission gate", async () => {
+  for (const allow of [false, true]) {
+    const tokenManager = createTokenManager({ secret: "compat-secret", allowMissingDocumentAccess: allow });
+    const server = new Server({ tokenManager, storage: new MemoryDocumentStorage(), logger: () => {} });
+    const handlers = getWebsocketHandlers({
+      // The seed's context: userId, room and the token, no documentAccess.
+      onUpgrade: async (request) => ({ context: { userId: "legacy", room: "r", token: new URL(request.url).searchParams.get("token") } }),
+      onConnect: ({ transport, context, id }) => server.createClient(transport, context, id),
+      onDisconnect: (id) => server.disconnectClient(id),
+    });
+    const srv = await listen(handlers);
+    const { SignJWT } = await import("jose");
+    const legacy = await new SignJWT({ userId: "legacy", room: "r" }).setProtectedHeader({ alg: "HS256" })
+      .setIssuer("teleportal").setAudience("teleportal").setExpirationTime("1h").sign(new TextEncoder().encode("compat-secret"));
+    const c = await connect(srv.url({ token: legacy }));
+    c.send(frames.syncStep1);
+    const reply = await c.waitDecoded((m) => m.type === "ack" || m.payload.type === "auth-message", "reply");
+    assert.equal(reply.type === "ack", allow, allow ? "allowed with the compatibility switch" : "denied by default");
+    await c.close();
+    srv.close();
+    await server.close();
+  }
+});
+
+test("a flooding client gets retryAfter NACKs; another client keeps being served", async () => {
+  const tokenManager = createTokenManager({ secret: "rate-secret" });
+  const server = new Server({ tokenManager, storage: new MemoryDocumentStorage(), logger: () => {}, tickIntervalMs: 100,
+    rateLimit: { perConnection: 20, perConnectionBurst: 20, perUser: 1000, perUserBurst: 1000 } });
+  const handlers = getWebsocketHandlers({
+    tokenManager,
+    onConnect: ({ transport, context, id }) => server.createClient(transport, context, id),
+    onDisconnect: (id) => server.disconnectClient(id),
+  });
+  const srv = await listen(handlers);
+  const access = [{ pattern: "*", permissions: ["read", "write"] }];
+  const flood = await connect(srv.url({ token: await tokenManager.generateToken("flood", "r", access) }));
+  const calm = await connect(srv.url({ token: await tokenManager.generateToken("calm", "r", access) }));
+  for (let i = 0; i < 200; i++) flood.send(frames.syncStep1);
+  const nack = await flood.waitDecoded((m) => m.type === "ack" && m.payload.retryAfter !== undefined, "a retryAfter NACK");
+  assert.equal(nack.payload.retryAfter, 1000);
+  calm.send(frames.syncStep1);
+  await calm.waitDecoded((m) => m.type === "ack" && m.payload.messageId === "9bc4b470bbcb99a6", "the calm client is served");
+  await new Promise((r) => setTimeout(r, 300)); // buckets refill
+  flood.received.length = 0;
+  flood.send(frames.ping);
+  flood.send(frames.syncStep1);
+  await flood.waitDecoded((m) => m.type === "ack" && m.payload.retryAfter === undefined, "served again after the refill");
+  await Promise.all([flood.close(), calm.close()]);
+  srv.close();
+  await server.close();
+});

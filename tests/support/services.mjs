@@ -104,12 +104,12 @@ export async function startPostgres({ database = "teleportal" } = {}) {
 }
 
 /**
- * redis-server on 127.0.0.1:<free port>, no persistence.
+ * redis-server on 127.0.0.1:<free port> (or `port`: to start one again where it was), no persistence.
  * @returns {Promise<{ url: string, port: number, stop(): Promise<void> }>}
  */
-export async function startRedis() {
+export async function startRedis({ port = 0 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "tp-redis-"));
-  const port = await freePort();
+  port ||= await freePort();
   const server = await startChild("redis-server",
     ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
     /Ready to accept connections/, {}, dir);

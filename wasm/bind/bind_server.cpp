@@ -179,6 +179,13 @@ srv::ServerConfig parse_config(std::string_view config_json, ByteView secret) {
   read_number(j, "unloadAfterMs", config.unload_after_ms);
   read_number(j, "maxDocumentsPerConnection", config.max_documents_per_connection);
   read_number(j, "compactAfter", config.compact_after);
+  read_number(j, "ratePerConnection", config.rate_per_connection);
+  read_number(j, "burstPerConnection", config.burst_per_connection);
+  read_number(j, "ratePerUser", config.rate_per_user);
+  read_number(j, "burstPerUser", config.burst_per_user);
+  read_number(j, "maxDocumentNameBytes", config.max_document_name_bytes);
+  read_number(j, "maxAwarenessBytes", config.max_awareness_bytes);
+  read_number(j, "maxConnectionsPerDocument", config.max_connections_per_document);
   config.node_id = j.value("nodeId", std::string());
   read_number(j, "heartbeatMs", config.heartbeat_ms);
   read_number(j, "presenceTimeoutMs", config.presence_timeout_ms);

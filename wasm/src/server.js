@@ -36,6 +36,18 @@ function tokenSettings(options) {
   };
 }
 
+/** Token buckets (messages/s and burst) per connection and per user; `false` turns them off. */
+function rateLimit(option) {
+  if (option === false) return { ratePerConnection: 0, ratePerUser: 0 };
+  const o = option ?? {};
+  return {
+    ratePerConnection: o.perConnection ?? 1000,
+    burstPerConnection: o.perConnectionBurst ?? 5000,
+    ratePerUser: o.perUser ?? 5000,
+    burstPerUser: o.perUserBurst ?? 20000,
+  };
+}
+
 /** The runtime's embedded default: SQLite at TELEPORTAL_DB (default ./data/teleportal.sqlite). */
 async function defaultStorage() {
   const { openSqliteStorage } = await import("./storage.js");
@@ -86,6 +98,8 @@ export class Server {
   /** @type {Map<number, {key: string, readers: Set<number>}>} the core's topic number -> its readers */
   #topics = new Map();
   #cluster = null;
+  /** @type {Map<string, Promise<void>>} document key -> its channel subscription, until it settles */
+  #subscribing = new Map();
   /** Called with (clientId, document) when a client joins a document (hosts that restore memberships after hibernation). */
   onJoin = null;
 
@@ -114,6 +128,10 @@ export class Server {
         unloadAfterMs: options.unloadAfterMs ?? 5000,
         maxDocumentsPerConnection: options.maxDocumentsPerConnection ?? 1000,
         compactAfter: options.compactAfter ?? 64,
+        ...rateLimit(options.rateLimit),
+        maxDocumentNameBytes: options.maxDocumentNameBytes ?? 1024,
+        maxAwarenessBytes: options.maxAwarenessBytes ?? 64 * 1024,
+        maxConnectionsPerDocument: options.maxConnectionsPerDocument ?? 10000,
         nodeId: options.cluster?.nodeId ?? "",
         heartbeatMs: options.cluster?.heartbeatMs ?? 10000,
         presenceTimeoutMs: options.cluster?.presenceTimeoutMs ?? 30000,
@@ -314,9 +332,13 @@ export class Server {
         case Kind.cluster:
           this.#clusterCall("publish", r.text(i), r.bytes(i).slice());
           break;
-        case Kind.channel:
-          this.#clusterCall(r.field(i, 4) === 1 ? "subscribe" : "unsubscribe", r.text(i));
+        case Kind.channel: {
+          const key = r.text(i);
+          const subscribe = r.field(i, 4) === 1;
+          const done = this.#clusterCall(subscribe ? "subscribe" : "unsubscribe", key);
+          if (subscribe && done) this.#subscribing.set(key, done);
           break;
+        }
         case Kind.log: {
           const level = r.field(i, 4);
           if (level >= 2 || this.#allLogs) this.log(LEVELS[level], r.text(i), JSON.parse(r.bytesText(i)));
@@ -406,10 +428,11 @@ export class Server {
     }
   }
 
+  // Returns a promise that settles (never rejects) when the call did, if the call returned one.
   #clusterCall(method, ...args) {
     try {
       const done = this.#cluster?.[method](...args);
-      done?.catch?.((err) => this.log("error", "cluster_failed", { method, error: errorText(err) }));
+      return done?.catch?.((err) => this.log("error", "cluster_failed", { method, error: errorText(err) }));
     } catch (err) {
       this.log("error", "cluster_failed", { method, error: errorText(err) });
     }
@@ -418,6 +441,13 @@ export class Server {
   async #load(key) {
     try {
       const storage = await this.#getStorage();
+      // In a cluster, load once the document's channel is held: an update another node commits
+      // is then either in what is loaded or in a message that arrives (never in neither).
+      const subscribed = this.#subscribing.get(key);
+      if (subscribed) {
+        await subscribed;
+        if (this.#subscribing.get(key) === subscribed) this.#subscribing.delete(key);
+      }
       const entries = await storage.load(key);
       beforeCall();
       const keyLen = putText(key, 0);

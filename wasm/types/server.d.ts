@@ -3,6 +3,7 @@ import type { ConnectionContext } from "./websocket-server.js";
 
 import type { DocumentStorage } from "./storage.js";
 import type { DecodedMessage } from "./protocol.js";
+import type { Cluster } from "./cluster.js";
 
 export interface PermissionCheck {
   /** The connection context given to createClient. */
@@ -44,6 +45,23 @@ export interface ServerOptions {
   maxDocumentsPerConnection?: number;
   /** Stored entries of a document after which storage compacts them into one. Default 64. */
   compactAfter?: number;
+  /**
+   * Token buckets refilled every tick: messages per second and burst, per connection and per user
+   * (every connection of one userId). A limited frame gets a NACK with retryAfter 1000 (ms).
+   * Defaults: 1000/s (burst 5000) per connection, 5000/s (burst 20000) per user. `false`: off.
+   */
+  rateLimit?: false | { perConnection?: number; perConnectionBurst?: number; perUser?: number; perUserBurst?: number };
+  /** Longer document names get a NACK. Default 1024 bytes. */
+  maxDocumentNameBytes?: number;
+  /** Larger awareness updates get a NACK. Default 64 KiB. */
+  maxAwarenessBytes?: number;
+  /** Connections one document may have; the next gets an auth-message denial. Default 10000. */
+  maxConnectionsPerDocument?: number;
+  /**
+   * Makes this Server one node of a cluster (teleportal/cluster): updates, awareness and presence
+   * reach the readers of a document on every node. The nodes must share the storage.
+   */
+  cluster?: Cluster;
   /** How often expiry and unloading are checked (0: never by itself; call tick()). Default 1000 ms. */
   tickIntervalMs?: number;
   logger?: (level: string, event: string, fields: Record<string, unknown>) => void;

@@ -32,6 +32,7 @@ struct Server::Client {
   std::size_t waiting_head = 0;
   std::size_t waiting_bytes = 0;
   std::uint32_t invalid_frames = 0;
+  double tokens = 0;  // rate bucket of this connection
   // The document of this client's last accepted update and its session: the next update to it
   // skips the full decode, the permission lookup and the session lookup. Valid while `epoch`
   // equals Server::epoch_ (bumped when sessions go, decisions or memberships change).
@@ -82,7 +83,11 @@ struct Server::Staged {
   protocol::MessageId id{};
   Span frame;                   // relayed verbatim
   Span structure;               // V2 structure update (may be empty)
-  std::vector<Bytes> sidecars;  // encrypted documents
+  // Encrypted documents: the sidecars with their hash and index, the compaction record, and the
+  // client's envelope as storage keeps it (empty: the structure alone, as a plain envelope).
+  std::vector<Sidecar> sidecars;
+  std::optional<protocol::Compaction> compaction;
+  Bytes entry;
   bool step2 = false;
   bool empty = true;  // no structs, no deletes, no sidecars: nothing to store or to merge
 };
@@ -288,6 +293,12 @@ ClientHandle Server::open(std::string id, nlohmann::json context, double now_ms,
                    "every document is denied (give the Server the token secret, a checkPermission "
                    "function, or permissions: \"none\")"}}});
   }
+  c->tokens = config_.burst_per_connection;
+  if (!c->user_id.empty()) {
+    auto [u, fresh] = users_.try_emplace(c->user_id);
+    if (fresh) u->second.tokens = config_.burst_per_user;
+    ++u->second.connections;
+  }
   ClientHandle h = next_handle_++;
   if (c->exp_ms > 0 && now_ms >= c->exp_ms) {
     c->expired = true;
@@ -305,7 +316,7 @@ Outputs Server::message(ClientHandle handle, ByteView frame) {
   return out;
 }
 
-void Server::deliver(Outputs& out, ClientHandle handle, Client& client, ByteView frame) {
+void Server::deliver(Outputs& out, ClientHandle handle, Client& client, ByteView frame, bool charge) {
   Turn t{handle, client, out};
   if (protocol::is_ping_message(frame)) {
     out.push_back(SendOutput{{handle}, protocol::pong_message().to_bytes()});
@@ -320,6 +331,19 @@ void Server::deliver(Outputs& out, ClientHandle handle, Client& client, ByteView
                                                      std::to_string(config_.max_message_size) + " bytes")});
     return;
   }
+  // Acks cost no rate token (a reader acks every frame it gets) and need no reply. The relay path
+  // below handles acks and updates to the document of the client's last update from views into
+  // the frame (no decode into a Message, no lookups, no allocation).
+  auto view = protocol::peek_relay_frame(frame);
+  if (view && view->type == protocol::MessageType::ack) {
+    client.invalid_frames = 0;
+    return;
+  }
+  if (charge && !take_token(client)) {
+    out.push_back(SendOutput{{handle}, ack_frame(protocol::message_id(frame), std::nullopt, 1000)});
+    out.push_back(LogOutput{"warn", "rate_limited", {{"client_id", client.id}, {"user_id", client.user_id}}});
+    return;
+  }
   if (client.awaiting) {  // the application is deciding: keep arrival order
     if (client.waiting_count() >= config_.max_queued_frames ||
         client.waiting_bytes + frame.size > config_.max_queued_bytes) {
@@ -332,13 +356,9 @@ void Server::deliver(Outputs& out, ClientHandle handle, Client& client, ByteView
     return;
   }
 
-  // The relay path: acks from clients and updates to the document of the client's last update
-  // are handled from views into the frame (no decode into a Message, no lookups, no allocation).
-  if (auto v = protocol::peek_relay_frame(frame)) {
-    if (v->type == protocol::MessageType::ack || relay_fast(out, handle, client, *v, frame)) {
-      client.invalid_frames = 0;
-      return;
-    }
+  if (view && relay_fast(out, handle, client, *view, frame)) {
+    client.invalid_frames = 0;
+    return;
   }
 
   auto decoded = decode_frame(frame);
@@ -356,8 +376,40 @@ void Server::deliver(Outputs& out, ClientHandle handle, Client& client, ByteView
   handle_message(t, decoded.value(), frame);
 }
 
+// One token from the connection's bucket and the user's; acks and pings never get here.
+bool Server::take_token(Client& c) {
+  if (config_.rate_per_connection > 0) {
+    if (c.tokens < 1) return false;
+  }
+  Bucket* user = nullptr;
+  if (config_.rate_per_user > 0 && !c.user_id.empty()) {
+    auto it = users_.find(c.user_id);
+    if (it != users_.end()) user = &it->second;
+    if (user && user->tokens < 1) return false;
+  }
+  if (config_.rate_per_connection > 0) c.tokens -= 1;
+  if (user) user->tokens -= 1;
+  return true;
+}
+
+void Server::refill(double elapsed_ms) {
+  double s = elapsed_ms / 1000.0;
+  for (auto& [h, c] : clients_) c->tokens = std::min(config_.burst_per_connection, c->tokens + config_.rate_per_connection * s);
+  for (auto& [id, u] : users_) u.tokens = std::min(config_.burst_per_user, u.tokens + config_.rate_per_user * s);
+}
+
 void Server::handle_message(Turn& t, const Message& m, ByteView frame) {
   if (m.is<protocol::Ack>()) return;  // acks from clients need no reply
+  if (m.document.size() > config_.max_document_name_bytes) {
+    t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Document name too long (" + std::to_string(m.document.size()) +
+                                                               " > " + std::to_string(config_.max_document_name_bytes) + " bytes)")});
+    return;
+  }
+  if (const auto* aw = m.get<protocol::AwarenessUpdate>(); aw && aw->update.size() > config_.max_awareness_bytes) {
+    t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Awareness update too large (" + std::to_string(aw->update.size()) +
+                                                               " > " + std::to_string(config_.max_awareness_bytes) + " bytes)")});
+    return;
+  }
   if (const auto* auth = m.get<protocol::AuthMessage>(); auth && auth->permission == protocol::Permission::allowed) {
     on_auth(t, m);  // in-band token refresh
     return;
@@ -510,20 +562,34 @@ DocumentSession* Server::session_for(Turn& t, const Message& m) {
   return sessions_.emplace(key, std::move(s)).first->second.get();
 }
 
-void Server::refuse_document(Turn& t, const Message& m) {
-  t.out.push_back(LogOutput{"warn", "document_limit",
-                            {{"client_id", t.client.id}, {"limit", config_.max_documents_per_connection}}});
+namespace {
+
+// The reference's denial shape (a doc auth-message, permission denied) with our reason.
+void send_denial(std::vector<Output>& out, ClientHandle to, const Message& m, std::string reason) {
   Message reply;
   reply.document = m.document;
   reply.encrypted = m.encrypted;
-  reply.payload = protocol::AuthMessage{
-      protocol::Permission::denied, "Too many open documents on this connection (limit " +
-                                        std::to_string(config_.max_documents_per_connection) + ")"};
-  t.out.push_back(SendOutput{{t.sender}, protocol::encode_message(reply)});
+  reply.payload = protocol::AuthMessage{protocol::Permission::denied, std::move(reason)};
+  out.push_back(SendOutput{{to}, protocol::encode_message(reply)});
+}
+
+}  // namespace
+
+void Server::refuse_document(Turn& t, const Message& m) {
+  t.out.push_back(LogOutput{"warn", "document_limit",
+                            {{"client_id", t.client.id}, {"limit", config_.max_documents_per_connection}}});
+  send_denial(t.out, t.sender, m, "Too many open documents on this connection (limit " +
+                                      std::to_string(config_.max_documents_per_connection) + ")");
 }
 
 bool Server::join(Turn& t, DocumentSession& s, const Message& m) {
   if (s.member(t.sender)) return true;
+  if (s.members.size() >= config_.max_connections_per_document) {
+    t.out.push_back(LogOutput{"warn", "document_connection_limit", {{"document_id", s.key}, {"limit", config_.max_connections_per_document}}});
+    send_denial(t.out, t.sender, m, "Too many connections to document " + m.document + " (limit " +
+                                        std::to_string(config_.max_connections_per_document) + ")");
+    return false;
+  }
   if (t.client.sessions.size() >= config_.max_documents_per_connection) {
     refuse_document(t, m);
     return false;
@@ -606,7 +672,7 @@ void Server::on_doc(Turn& t, DocumentSession& s, const Message& m, ByteView fram
         return;
       }
       envelope.structure_update = std::move(diff).value();
-      envelope.encrypted_sidecars = s.sidecars;
+      envelope.encrypted_sidecars = overlapping(s.sidecars, envelope.structure_update);
       server_sv = std::move(sv).value();
     }
     t.out.push_back(SendOutput{{t.sender}, protocol::encode_message(doc_message(
@@ -645,7 +711,7 @@ void Server::stage_update(Outputs& out, DocumentSession& s, ClientHandle sender,
                           const Client& client) {
   ByteView structure;
   Bytes decoded;  // the structure update, when the envelope needed a full decode
-  std::vector<Bytes> sidecars;
+  std::optional<protocol::ContentEncryptedEnvelope> full;
   if (auto plain = protocol::peek_plain_envelope(data)) {
     structure = *plain;
   } else {
@@ -656,27 +722,47 @@ void Server::stage_update(Outputs& out, DocumentSession& s, ClientHandle sender,
       out.push_back(LogOutput{"info", "invalid_update", {{"client_id", client.id}, {"error", envelope.error().message}}});
       return;
     }
-    decoded = std::move(envelope.value().structure_update);
-    sidecars = std::move(envelope.value().encrypted_sidecars);
-    structure = decoded;
+    full = std::move(envelope).value();
+    structure = full->structure_update;
   }
-  bool empty = sidecars.empty();
+  bool empty = true;
   if (!structure.empty()) {
     auto valid = yjs::validate_update_v2(structure);
     if (!valid) {
       out.push_back(SendOutput{{sender}, ack_frame(protocol::message_id(frame), "Invalid Y.js update: " + valid.error().message)});
       return;
     }
-    empty = empty && valid.value().empty;
+    empty = valid.value().empty && (!full || full->encrypted_sidecars.empty());
   }
+  // A record must replace sidecars the document holds (the reference silently ignores one that
+  // does not, and the document's sidecars keep growing).
+  if (full && full->compaction && !structure.empty() && !compaction_matches(s.sidecars, *full->compaction)) {
+    out.push_back(SendOutput{{sender}, ack_frame(protocol::message_id(frame), "Compaction record does not match the stored sidecars")});
+    return;
+  }
+  // A zero-length structure update stores nothing, sidecars and record included (spec ext. 3.2).
+  StoredEntry extra;
+  Bytes entry;
+  if (full && !structure.empty() && !empty) {
+    entry = protocol::encode_content_encrypted(*full);
+    extra = entry_from_envelope(std::move(*full));
+    decoded = std::move(extra.structure);
+    structure = decoded;
+  }
+  auto put = [&](StagedBatch& b) {
+    stage(b, s, sender, frame, structure, step2, empty);
+    b.items.back().sidecars = std::move(extra.sidecars);
+    b.items.back().compaction = std::move(extra.compaction);
+    b.items.back().entry = std::move(entry);
+  };
   if (config_.persist) {
     if (!open_batch_) open_batch_ = new_batch();
-    stage(*open_batch_, s, sender, frame, structure, std::move(sidecars), step2, empty);
+    put(*open_batch_);
     ++s.in_flight;
     return;
   }
   auto b = new_batch();
-  stage(*b, s, sender, frame, structure, std::move(sidecars), step2, empty);
+  put(*b);
   group(*b);
   for (Group& g : b->groups) accept_group(out, *b, g);
   b->clear();
@@ -684,7 +770,7 @@ void Server::stage_update(Outputs& out, DocumentSession& s, ClientHandle sender,
 }
 
 void Server::stage(StagedBatch& b, DocumentSession& s, ClientHandle sender, ByteView frame, ByteView structure,
-                   std::vector<Bytes> sidecars, bool step2, bool empty) {
+                   bool step2, bool empty) {
   Staged st;
   st.session = &s;
   st.sender = sender;
@@ -695,7 +781,6 @@ void Server::stage(StagedBatch& b, DocumentSession& s, ClientHandle sender, Byte
   } else {
     st.structure = b.append(structure);
   }
-  st.sidecars = std::move(sidecars);
   st.step2 = step2;
   st.empty = empty;
   b.items.push_back(std::move(st));
@@ -849,8 +934,10 @@ void Server::relay_coalesced(Outputs& out, DocumentSession& s, StagedBatch& b, G
 // One update on its own (encrypted documents: relayed verbatim, sidecars kept).
 void Server::accept_update(Outputs& out, DocumentSession& s, StagedBatch& b, Staged& st) {
   ByteView structure = b.view(st.structure);
-  if (!structure.empty() && !st.empty) s.pending.push_back(structure.to_bytes());
-  for (auto& sidecar : st.sidecars) s.sidecars.push_back(std::move(sidecar));
+  if (!structure.empty() && !st.empty) {
+    s.pending.push_back(structure.to_bytes());
+    apply_sidecars(s.sidecars, std::move(st.sidecars), st.compaction);
+  }
   if (config_.persist && !st.empty) ++s.stored_entries;
   relay(out, s, st.sender, b.view(st.frame));
   if (clients_.count(st.sender)) {
@@ -905,10 +992,7 @@ Batch Server::flush() {
     for (std::size_t i : g.items) {
       const Staged& st = sb.items[i];
       if (st.empty) continue;
-      protocol::ContentEncryptedEnvelope stored;
-      stored.structure_update = sb.view(st.structure).to_bytes();
-      stored.encrypted_sidecars = st.sidecars;
-      b.writes.push_back({key, protocol::encode_content_encrypted(stored)});
+      b.writes.push_back({key, st.entry.empty() ? protocol::wrap_plain_update(sb.view(st.structure)) : st.entry});
       g.session->stored_bytes += b.writes.back().entry.size();
     }
   }
@@ -952,16 +1036,14 @@ Outputs Server::loaded(const std::string& key, const std::vector<ByteView>& entr
   DocumentSession& s = *it->second;
   std::size_t skipped = 0;
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    auto e = protocol::decode_content_encrypted(entries[i], protocol::EnvelopeMode::strict);
-    bool valid = static_cast<bool>(e);
-    if (valid && !e.value().structure_update.empty()) valid = static_cast<bool>(yjs::validate_update_v2(e.value().structure_update));
-    if (!valid) {
+    auto e = decode_entry(entries[i]);
+    if (!e) {
       ++skipped;
-      out.push_back(LogOutput{"error", "storage_entry_invalid", {{"document_id", key}, {"index", i}}});
+      out.push_back(LogOutput{"error", "storage_entry_invalid", {{"document_id", key}, {"index", i}, {"error", e.error().message}}});
       continue;
     }
-    if (!e.value().structure_update.empty()) s.pending.push_back(std::move(e.value().structure_update));
-    for (auto& sidecar : e.value().encrypted_sidecars) s.sidecars.push_back(std::move(sidecar));
+    if (!e.value().structure.empty()) s.pending.push_back(std::move(e.value().structure));
+    apply_sidecars(s.sidecars, std::move(e.value().sidecars), e.value().compaction);
   }
   s.stored_entries = static_cast<std::uint32_t>(entries.size());
   for (const auto& e : entries) s.stored_bytes += e.size;
@@ -982,7 +1064,7 @@ Outputs Server::loaded(const std::string& key, const std::vector<ByteView>& entr
   s.queued_bytes = 0;
   for (auto& q : queue) {
     auto c = clients_.find(q.client);
-    if (c != clients_.end()) deliver(out, q.client, *c->second, q.frame);
+    if (c != clients_.end()) deliver(out, q.client, *c->second, q.frame, false);
   }
   if (auto again = sessions_.find(key); again != sessions_.end()) maybe_unload(out, *again->second);
   return out;
@@ -1026,7 +1108,10 @@ void Server::maybe_unload(Outputs& out, DocumentSession& s) {
 
 Outputs Server::tick(double now_ms) {
   Outputs out;
+  double before = last_refill_ms_ < 0 ? now_ms : last_refill_ms_;
   now_ms_ = std::max(now_ms_, now_ms);
+  last_refill_ms_ = now_ms_;
+  if (now_ms_ > before) refill(now_ms_ - before);
   if (!config_.node_id.empty()) presence_tick(out);
   for (auto& [handle, c] : clients_) {
     if (c->expired || c->exp_ms <= 0 || now_ms_ < c->exp_ms) continue;
@@ -1086,7 +1171,7 @@ void Server::resume_client(Outputs& out, ClientHandle handle) {
     Client& c = *it->second;
     Bytes frame = c.next_waiting();
     c.waiting_bytes -= frame.size();
-    deliver(out, handle, c, frame);
+    deliver(out, handle, c, frame, false);
     it = clients_.find(handle);
   }
 }
@@ -1226,6 +1311,7 @@ Outputs Server::close(ClientHandle handle) {
     if (s != sessions_.end()) leave(out, handle, *s->second);
   }
   if (config_.info_logs) out.push_back(LogOutput{"info", "client_disconnect", {{"client_id", it->second->id}}});
+  if (auto u = users_.find(it->second->user_id); u != users_.end() && --u->second.connections == 0) users_.erase(u);
   std::vector<std::string> keys = std::move(it->second->sessions);
   clients_.erase(it);
   for (const auto& key : keys) {
@@ -1360,12 +1446,12 @@ Outputs Server::remote(const std::string& key, ByteView message) {
       if (const auto* step2 = m.get<protocol::SyncStep2>()) data = &step2->data;
       if (const auto* update = m.get<protocol::DocUpdate>()) data = &update->data;
       if (!data) return out;
-      auto e = protocol::decode_content_encrypted(*data, protocol::EnvelopeMode::strict);
-      if (!e || (!e.value().structure_update.empty() && !yjs::validate_update_v2(e.value().structure_update))) return out;
+      auto e = decode_entry(*data);
+      if (!e || e.value().structure.empty()) return out;
       // Stored by the node that accepted it; here it joins the state (a load that races with it
       // may bring it twice: merging is idempotent).
-      if (!e.value().structure_update.empty()) s.pending.push_back(std::move(e.value().structure_update));
-      for (auto& sidecar : e.value().encrypted_sidecars) s.sidecars.push_back(std::move(sidecar));
+      s.pending.push_back(std::move(e.value().structure));
+      apply_sidecars(s.sidecars, std::move(e.value().sidecars), e.value().compaction);
       if (!s.loading) relay(out, s, 0, frame, false);
       break;
     }
@@ -1390,28 +1476,31 @@ Bytes Server::document_state(const std::string& key) {
 
 Result<Bytes> Server::merge_entries(const std::vector<ByteView>& entries, Outputs& out) const {
   std::vector<Bytes> structures;
-  protocol::ContentEncryptedEnvelope merged;
+  std::vector<Sidecar> sidecars;
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    auto e = protocol::decode_content_encrypted(entries[i], protocol::EnvelopeMode::strict);
-    bool valid = static_cast<bool>(e);
-    if (valid && !e.value().structure_update.empty()) valid = static_cast<bool>(yjs::validate_update_v2(e.value().structure_update));
-    if (!valid) {
-      out.push_back(LogOutput{"error", "storage_entry_invalid", {{"index", i}, {"during", "compaction"}}});
+    auto e = decode_entry(entries[i]);
+    if (!e) {
+      out.push_back(LogOutput{"error", "storage_entry_invalid", {{"index", i}, {"during", "compaction"}, {"error", e.error().message}}});
       continue;
     }
-    if (!e.value().structure_update.empty()) structures.push_back(std::move(e.value().structure_update));
-    for (auto& sidecar : e.value().encrypted_sidecars) merged.encrypted_sidecars.push_back(std::move(sidecar));
+    if (!e.value().structure.empty()) structures.push_back(std::move(e.value().structure));
+    apply_sidecars(sidecars, std::move(e.value().sidecars), e.value().compaction);
   }
+  Bytes structure;
   if (structures.size() == 1) {
-    merged.structure_update = std::move(structures.front());
+    structure = std::move(structures.front());
   } else if (!structures.empty()) {
     std::vector<ByteView> views(structures.begin(), structures.end());
     auto m = yjs::merge_updates_v2(views);
     if (!m) return m.error();
-    merged.structure_update = std::move(m).value();
+    structure = std::move(m).value();
   }
-  return protocol::encode_content_encrypted(merged);
+  return encode_merged_entry(structure, sidecars);
 }
+
+}  // namespace tp::server
+
+namespace tp::server {
 
 FrameVerdict inspect_frame(ByteView frame) {
   FrameVerdict v;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "sidecars.hpp"
 #include "tp/server/server.hpp"
 
 namespace tp::server {
@@ -83,7 +84,7 @@ struct DocumentSession {
   std::vector<Member> members;  // join order
   Roster roster;
   std::vector<Bytes> pending;   // V2 structure updates not merged yet
-  std::vector<Bytes> sidecars;  // encrypted documents: opaque sidecars, in arrival order
+  std::vector<Sidecar> sidecars;  // encrypted documents: the running sidecar list (records applied)
   struct Queued {
     ClientHandle client;
     Bytes frame;

@@ -613,6 +613,27 @@ Result<Bytes> state_vector_run(ByteView update, bool defer) {
   return o.take();
 }
 
+// parseUpdateMeta: per client, the first struct's clock and the end of the last one (Skips count).
+template <class D>
+Result<UpdateMeta> meta_run(ByteView update, bool defer) {
+  Ctx cx;
+  cx.budget = struct_budget(update.size);
+  D d(&cx);
+  d.init(update);
+  UpdateMeta meta;
+  if (cx.st.ok()) {
+    skim_structs(d, cx, [&](std::uint64_t client, std::uint64_t clock, std::uint64_t len, bool) {
+      if (meta.empty() || meta.back().client != client) meta.push_back({client, clock, clock + len});
+      meta.back().to = clock + len;
+    }, defer);
+  }
+  std::vector<DsClient> ds;
+  if (cx.st.ok()) read_ds(d, cx, ds);
+  d.finish();
+  if (!cx.st.ok()) return cx.st.to_error("update");
+  return meta;
+}
+
 // A deferred skim reads the same values as the exact one, so both fail or neither does; on
 // failure the exact reader runs again to report the same first error as every other operation.
 template <class D>
@@ -932,6 +953,11 @@ Result<Bytes> diff_update_v1(ByteView update, ByteView sv) { return diff_impl<De
 Result<Bytes> encode_state_vector_from_update_v2(ByteView u) { return state_vector_impl<DecV2>(u); }
 Result<Bytes> encode_state_vector_from_update_v1(ByteView u) { return state_vector_impl<DecV1>(u); }
 Result<UpdateInfo> validate_update_v2(ByteView u) { return validate_impl<DecV2>(u); }
+Result<UpdateMeta> parse_update_meta_v2(ByteView u) {
+  auto r = meta_run<DecV2>(u, DecV2::kSkimDefers);
+  if (!r && DecV2::kSkimDefers) return meta_run<DecV2>(u, false);
+  return r;
+}
 Result<UpdateInfo> validate_update_v1(ByteView u) { return validate_impl<DecV1>(u); }
 Result<Bytes> convert_update_format_v1_to_v2(ByteView u) { return convert_impl<DecV1, EncV2>(u); }
 Result<Bytes> convert_update_format_v2_to_v1(ByteView u) { return convert_impl<DecV2, EncV1>(u); }

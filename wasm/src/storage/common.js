@@ -31,10 +31,10 @@ export const runtimeImport = (specifier) => import(/* webpackIgnore: true */ /* 
 
 /**
  * Throws a clear error outside Bun and Node (workerd, browsers), where `runtimeImport` cannot reach
- * their modules. @param {string} what
+ * their modules. @param {string} what @param {string} [instead] what to do there
  */
-export function requireBunOrNode(what) {
+export function requireBunOrNode(what, instead = "in a Durable Object use createDurableObjectStorage(ctx.storage)") {
   const node = /** @type {any} */ (globalThis).process?.versions?.node;
   if ("Bun" in globalThis || (node && globalThis.navigator?.userAgent !== "Cloudflare-Workers")) return;
-  throw new Error(`${what} runs on Bun and Node; in a Durable Object use createDurableObjectStorage(ctx.storage)`);
+  throw new Error(`${what} runs on Bun and Node; ${instead}`);
 }

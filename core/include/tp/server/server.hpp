@@ -150,6 +150,17 @@ struct ServerConfig {
   // Frames waiting for one document's load (or one client's permission answer).
   std::uint32_t max_queued_frames = 1024;
   std::size_t max_queued_bytes = 16 * 1024 * 1024;
+  // Rate limits (token buckets refilled by tick()): messages per second and burst, per connection
+  // and per user (all connections with the same userId). 0 disables. A limited frame gets a NACK
+  // with retryAfter (ms) and nothing else happens to it; acks and pings never take a token.
+  double rate_per_connection = 1000;
+  double burst_per_connection = 5000;
+  double rate_per_user = 5000;
+  double burst_per_user = 20000;
+  // Other limits, each answered as documented in README.md.
+  std::size_t max_document_name_bytes = 1024;
+  std::size_t max_awareness_bytes = 64 * 1024;
+  std::uint32_t max_connections_per_document = 10000;
   // Cluster mode when not empty: this node's id in pub/sub messages (its own are ignored).
   std::string node_id;
   // Cluster presence: each node announces its clients' presence this often; a node silent for
@@ -231,7 +242,8 @@ class Server {
   struct StagedBatch;
   struct Group;
 
-  void deliver(Outputs& out, ClientHandle handle, Client& client, ByteView frame);
+  // `charge`: take a rate token (not for frames re-delivered after a load or a permission answer).
+  void deliver(Outputs& out, ClientHandle handle, Client& client, ByteView frame, bool charge = true);
   void handle_message(Turn& t, const protocol::Message& m, ByteView frame);
   Access access_of(Turn& t, const std::string& document, ByteView frame, bool& asked);
   void deny(Turn& t, const protocol::Message& m, const char* why);
@@ -246,7 +258,7 @@ class Server {
   void stage_update(Outputs& out, DocumentSession& s, ClientHandle sender, ByteView frame, ByteView data, bool step2,
                     const Client& client);
   void stage(StagedBatch& b, DocumentSession& s, ClientHandle sender, ByteView frame, ByteView structure,
-             std::vector<Bytes> sidecars, bool step2, bool empty);
+             bool step2, bool empty);
   void group(StagedBatch& b);
   bool coalesce_group(StagedBatch& b, Group& g);
   void accept_group(Outputs& out, StagedBatch& b, Group& g);
@@ -271,6 +283,14 @@ class Server {
   ServerConfig config_;
   double now_ms_ = 0;
   double last_heartbeat_ms_ = 0;
+  double last_refill_ms_ = -1;
+  struct Bucket {
+    double tokens = 0;
+    std::uint32_t connections = 0;
+  };
+  std::unordered_map<std::string, Bucket> users_;  // rate buckets by userId
+  bool take_token(Client& c);
+  void refill(double elapsed_ms);
   ClientHandle next_handle_ = 1;
   BatchId next_batch_ = 1;
   std::unordered_map<ClientHandle, std::unique_ptr<Client>> clients_;

@@ -29,12 +29,21 @@ struct UpdateInfo {
   bool empty = false;               // no structs and no deletes
 };
 
+// `Y.parseUpdateMetaV2`: per client (in update order) the first clock and the exclusive end.
+struct ClientRange {
+  std::uint64_t client = 0;
+  std::uint64_t from = 0;
+  std::uint64_t to = 0;
+};
+using UpdateMeta = std::vector<ClientRange>;
+
 // ---- the operations the server uses (V2 is what Teleportal stores) ----------------------------
 // yjs returns a single input unchanged without reading it; so do these (validate it separately).
 Result<Bytes> merge_updates_v2(const std::vector<ByteView>& updates);
 Result<Bytes> diff_update_v2(ByteView update, ByteView state_vector);
 Result<Bytes> encode_state_vector_from_update_v2(ByteView update);
 Result<UpdateInfo> validate_update_v2(ByteView update);
+Result<UpdateMeta> parse_update_meta_v2(ByteView update);
 
 // ---- V1 and conversions ----------------------------------------------------------------------
 Result<Bytes> merge_updates_v1(const std::vector<ByteView>& updates);
