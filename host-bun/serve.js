@@ -5,7 +5,9 @@
 //   TELEPORTAL_DB (SQLite file, default ./data/teleportal.sqlite; postgres://... for PostgreSQL; "memory": none),
 //   TELEPORTAL_SYNCHRONOUS (NORMAL | FULL), TELEPORTAL_UNLOAD_AFTER_MS (idle documents leave memory, default 5000),
 //   TELEPORTAL_REDIS_URL (redis://host:port: join a cluster), TELEPORTAL_NODE_ID (default random),
-//   TELEPORTAL_HEARTBEAT_MS (10000), TELEPORTAL_PRESENCE_TIMEOUT_MS (30000)
+//   TELEPORTAL_HEARTBEAT_MS (10000), TELEPORTAL_PRESENCE_TIMEOUT_MS (30000),
+//   TELEPORTAL_RATE_LIMIT (messages/s per connection, default 1000; bursts and the per-user rate scale
+//   with it as in the defaults; "off": no rate limit)
 import { getWebsocketHandlers } from "../wasm/src/websocket-server.js";
 import { Server } from "../wasm/src/server.js";
 import { createTokenManager } from "../wasm/src/token.js";
@@ -52,7 +54,8 @@ if (process.env.TELEPORTAL_REDIS_URL) {
 const unloadAfterMs = process.env.TELEPORTAL_UNLOAD_AFTER_MS ? Number(process.env.TELEPORTAL_UNLOAD_AFTER_MS) : undefined;
 // Heartbeats go out on the Server's ticks: tick twice per heartbeat interval (at least every second).
 const tickIntervalMs = Math.min(1000, Math.ceil((cluster?.heartbeatMs ?? 2000) / 2));
-const server = new Server({ storage, secret, unloadAfterMs, cluster, tickIntervalMs });
+const rateLimit = rateLimitOption(process.env.TELEPORTAL_RATE_LIMIT);
+const server = new Server({ storage, secret, unloadAfterMs, cluster, tickIntervalMs, rateLimit });
 const handlers = getWebsocketHandlers({
   secret,
   onConnect: ({ transport, context, id }) => server.createClient(transport, context, id),
@@ -129,3 +132,12 @@ async function stop(signal) {
 }
 process.on("SIGINT", () => stop("SIGINT"));
 process.on("SIGTERM", () => stop("SIGTERM"));
+
+/** TELEPORTAL_RATE_LIMIT: "off", or messages/s per connection (the default 1000:5000:5000:20000 scaled). */
+function rateLimitOption(text) {
+  if (!text) return undefined;
+  if (text === "off") return false;
+  const rate = Number(text);
+  if (!(rate > 0)) throw new Error(`TELEPORTAL_RATE_LIMIT must be "off" or a positive number, not ${JSON.stringify(text)}`);
+  return { perConnection: rate, perConnectionBurst: 5 * rate, perUser: 5 * rate, perUserBurst: 20 * rate };
+}
