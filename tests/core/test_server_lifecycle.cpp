@@ -696,6 +696,38 @@ TEST_CASE("rate limits NACK with retryAfter per connection and per user; others 
   CHECK(sent_to(h.send(flood, kSyncStep1), flood).size() == 3);
 }
 
+TEST_CASE("a rate-limited flood logs once per episode, not once per refused frame", "[server][limits]") {
+  server::ServerConfig config;
+  config.rate_per_connection = 10;
+  config.burst_per_connection = 2;
+  testing::ServerHost h(config);
+  h.tick(0);
+  auto flood = h.open("F", ctx("flooder"));
+  auto limited_logs = [&](const server::Outputs& outs) {
+    int n = 0;
+    for (const auto& o : outs) {
+      if (const auto* l = std::get_if<server::LogOutput>(&o); l && l->event == "rate_limited") ++n;
+    }
+    return n;
+  };
+  int logs = 0;
+  int nacks = 0;
+  for (int i = 0; i < 200; ++i) {
+    auto outs = h.send(flood, kSyncStep1);
+    logs += limited_logs(outs);
+    for (const auto& m : sent_to(outs, flood)) {
+      if (const auto* a = m.get<protocol::Ack>(); a && a->retry_after) ++nacks;
+    }
+  }
+  CHECK(nacks == 198);
+  CHECK(logs == 1);
+  // Served again after a refill, then limited again: a second episode, a second line.
+  h.tick(1000);
+  logs = 0;
+  for (int i = 0; i < 50; ++i) logs += limited_logs(h.send(flood, kSyncStep1));
+  CHECK(logs == 1);
+}
+
 TEST_CASE("limits: document name length, awareness size, connections per document", "[server][limits]") {
   server::ServerConfig config;
   config.max_document_name_bytes = 8;

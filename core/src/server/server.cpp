@@ -32,7 +32,8 @@ struct Server::Client {
   std::size_t waiting_head = 0;
   std::size_t waiting_bytes = 0;
   std::uint32_t invalid_frames = 0;
-  double tokens = 0;  // rate bucket of this connection
+  double tokens = 0;     // rate bucket of this connection
+  bool limited = false;  // its last charged frame was refused (logged once per episode)
   // The document of this client's last accepted update and its session: the next update to it
   // skips the full decode, the permission lookup and the session lookup. Valid while `epoch`
   // equals Server::epoch_ (bumped when sessions go, decisions or memberships change).
@@ -341,9 +342,15 @@ void Server::deliver(Outputs& out, ClientHandle handle, Client& client, ByteView
   }
   if (charge && !take_token(client)) {
     out.push_back(SendOutput{{handle}, ack_frame(protocol::message_id(frame), std::nullopt, 1000)});
-    out.push_back(LogOutput{"warn", "rate_limited", {{"client_id", client.id}, {"user_id", client.user_id}}});
+    // One line when a connection becomes limited, not one per refused frame (a flood would
+    // otherwise turn into a flood of log lines).
+    if (!client.limited) {
+      client.limited = true;
+      out.push_back(LogOutput{"warn", "rate_limited", {{"client_id", client.id}, {"user_id", client.user_id}}});
+    }
     return;
   }
+  if (charge) client.limited = false;
   if (client.awaiting) {  // the application is deciding: keep arrival order
     if (client.waiting_count() >= config_.max_queued_frames ||
         client.waiting_bytes + frame.size > config_.max_queued_bytes) {
