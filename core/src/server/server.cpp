@@ -34,6 +34,7 @@ struct Server::Client {
   std::uint32_t invalid_frames = 0;
   double tokens = 0;     // rate bucket of this connection
   bool limited = false;  // its last charged frame was refused (logged once per episode)
+  bool refused = false;  // a join was refused by a limit and logged (again only after a join)
   // The document of this client's last accepted update and its session: the next update to it
   // skips the full decode, the permission lookup and the session lookup. Valid while `epoch`
   // equals Server::epoch_ (bumped when sessions go, decisions or memberships change).
@@ -583,8 +584,11 @@ void send_denial(std::vector<Output>& out, ClientHandle to, const Message& m, st
 }  // namespace
 
 void Server::refuse_document(Turn& t, const Message& m) {
-  t.out.push_back(LogOutput{"warn", "document_limit",
-                            {{"client_id", t.client.id}, {"limit", config_.max_documents_per_connection}}});
+  if (!t.client.refused) {
+    t.client.refused = true;
+    t.out.push_back(LogOutput{"warn", "document_limit",
+                              {{"client_id", t.client.id}, {"limit", config_.max_documents_per_connection}}});
+  }
   send_denial(t.out, t.sender, m, "Too many open documents on this connection (limit " +
                                       std::to_string(config_.max_documents_per_connection) + ")");
 }
@@ -592,7 +596,10 @@ void Server::refuse_document(Turn& t, const Message& m) {
 bool Server::join(Turn& t, DocumentSession& s, const Message& m) {
   if (s.member(t.sender)) return true;
   if (s.members.size() >= config_.max_connections_per_document) {
-    t.out.push_back(LogOutput{"warn", "document_connection_limit", {{"document_id", s.key}, {"limit", config_.max_connections_per_document}}});
+    if (!t.client.refused) {
+      t.client.refused = true;
+      t.out.push_back(LogOutput{"warn", "document_connection_limit", {{"document_id", s.key}, {"limit", config_.max_connections_per_document}}});
+    }
     send_denial(t.out, t.sender, m, "Too many connections to document " + m.document + " (limit " +
                                         std::to_string(config_.max_connections_per_document) + ")");
     return false;
@@ -608,6 +615,7 @@ bool Server::join(Turn& t, DocumentSession& s, const Message& m) {
   }
   s.members.push_back({t.sender, can_read});
   s.empty_since_ms = -1;
+  t.client.refused = false;
   t.client.sessions.push_back(s.key);
   t.out.push_back(JoinOutput{t.sender, s.document});
   if (can_read) t.out.push_back(ReaderOutput{t.sender, s.key, true, s.topic});
