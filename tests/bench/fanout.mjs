@@ -89,6 +89,7 @@ async function startServer(key) {
     TELEPORTAL_SECRET: SECRET,
     TELEPORTAL_DB: join(dir, "teleportal.sqlite"),
     HOCUSPOCUS_JWT_SECRET: SECRET,
+    TELEPORTAL_LOG_LEVEL: "warn", // no JSON line per connection: the benchmark measures the server, not its log
   };
   const profile = process.env.FANOUT_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.FANOUT_PROFILE}`] : [];
   const child = spawn(spec.cmd[0], [...profile, ...spec.cmd.slice(1)], { cwd: dir, stdio: ["ignore", "pipe", "pipe"], env });
