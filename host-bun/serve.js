@@ -7,12 +7,15 @@
 //   TELEPORTAL_REDIS_URL (redis://host:port: join a cluster), TELEPORTAL_NODE_ID (default random),
 //   TELEPORTAL_HEARTBEAT_MS (10000), TELEPORTAL_PRESENCE_TIMEOUT_MS (30000),
 //   TELEPORTAL_RATE_LIMIT (messages/s per connection, default 1000; bursts and the per-user rate scale
-//   with it as in the defaults; "off": no rate limit)
+//   with it as in the defaults; "off": no rate limit),
+//   TELEPORTAL_LOG_LEVEL (debug | info | warn | error, default info: JSON lines on stderr)
+// GET /metrics: Prometheus text; GET /health: 200 or 503 JSON (storage, Redis).
 import { getWebsocketHandlers } from "../wasm/src/websocket-server.js";
 import { Server } from "../wasm/src/server.js";
 import { createTokenManager } from "../wasm/src/token.js";
 import { MemoryDocumentStorage, openPostgresStorage, openSqliteStorage } from "../wasm/src/storage.js";
 import { connectRedisCluster } from "../wasm/src/cluster.js";
+import { CONTENT_TYPE as METRICS_TYPE } from "../wasm/src/metrics.js";
 import { demoRoutes } from "./demo.js";
 
 const hostname = process.env.HOST || "127.0.0.1";
@@ -22,6 +25,19 @@ const devSecret = !secret;
 if (!secret) {
   secret = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
   console.log("TELEPORTAL_SECRET is not set: using a generated development secret for this run.");
+}
+
+// Structured logs: one JSON line per event on stderr, {ts, level, event, ...fields}.
+const LEVELS = ["debug", "info", "warn", "error"];
+let logLevel = (process.env.TELEPORTAL_LOG_LEVEL || "info").toLowerCase();
+if (!LEVELS.includes(logLevel)) {
+  console.error(`TELEPORTAL_LOG_LEVEL=${process.env.TELEPORTAL_LOG_LEVEL} is not one of ${LEVELS.join(", ")}: using info`);
+  logLevel = "info";
+}
+const threshold = LEVELS.indexOf(logLevel);
+function logger(level, event, fields) {
+  if (LEVELS.indexOf(level) < threshold) return;
+  process.stderr.write(JSON.stringify({ ts: new Date().toISOString(), level, event, ...fields }) + "\n");
 }
 
 const dbPath = process.env.TELEPORTAL_DB || "./data/teleportal.sqlite";
@@ -55,9 +71,11 @@ const unloadAfterMs = process.env.TELEPORTAL_UNLOAD_AFTER_MS ? Number(process.en
 // Heartbeats go out on the Server's ticks: tick twice per heartbeat interval (at least every second).
 const tickIntervalMs = Math.min(1000, Math.ceil((cluster?.heartbeatMs ?? 2000) / 2));
 const rateLimit = rateLimitOption(process.env.TELEPORTAL_RATE_LIMIT);
-const server = new Server({ storage, secret, unloadAfterMs, cluster, tickIntervalMs, rateLimit });
+const server = new Server({ storage, secret, unloadAfterMs, cluster, tickIntervalMs, logger, logLevel, rateLimit });
 const handlers = getWebsocketHandlers({
   secret,
+  logger,
+  logLevel,
   onConnect: ({ transport, context, id }) => server.createClient(transport, context, id),
   onDisconnect: (id) => server.disconnectClient(id),
 });
@@ -71,14 +89,18 @@ function redact(url) {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@");
 }
 
-// /health: 200 "ok", or 503 when the cluster's Redis does not answer.
+// GET /health: 200 when storage and (in a cluster) Redis answer within 2 s, else 503; JSON
+// {status, timestamp, uptime, checks: {storage, redis?}} with "ok" or the error per check.
 async function health() {
-  try {
-    await cluster?.ping();
-    return { status: 200, body: "ok" };
-  } catch (err) {
-    return { status: 503, body: `redis: ${err.message}` };
-  }
+  const { ok, checks } = await server.health({ timeoutMs: 2000 });
+  const named = { storage: checks.storage, ...(checks.cluster !== undefined && { redis: checks.cluster }) };
+  const body = { status: ok ? "healthy" : "unhealthy", timestamp: new Date().toISOString(), uptime: process.uptime(), checks: named };
+  return { status: ok ? 200 : 503, type: "application/json", body: JSON.stringify(body) };
+}
+
+// GET /metrics: the Server's and the upgrade handlers' counters.
+function metrics() {
+  return { status: 200, type: METRICS_TYPE, body: server.metrics(handlers.metricSamples()) };
 }
 
 // Bun: Bun.serve with the handlers' websocket hooks (what scripts/serve runs).
@@ -88,7 +110,9 @@ function listenBun() {
     port,
     fetch(req, srv) {
       if (req.headers.get("upgrade")?.toLowerCase() === "websocket") return handlers.upgrade(req, srv);
-      if (new URL(req.url).pathname === "/health") return health().then((h) => new Response(h.body, { status: h.status }));
+      const path = new URL(req.url).pathname;
+      if (path === "/health") return health().then((h) => new Response(h.body, { status: h.status, headers: { "content-type": h.type } }));
+      if (path === "/metrics") return ((m) => new Response(m.body, { status: m.status, headers: { "content-type": m.type } }))(metrics());
       const page = demo(req);
       if (page) return page;
       return new Response("Not found: connect with a WebSocket on any path", { status: 404 });
@@ -102,8 +126,12 @@ function listenBun() {
 async function listenNode() {
   const { createServer } = await import("node:http");
   const http = createServer(async (req, res) => {
-    const h = req.url === "/health" ? await health() : { status: 404, body: "Not found: connect with a WebSocket on any path" };
-    res.writeHead(h.status, { "content-type": "text/plain" });
+    const path = req.url.split("?", 1)[0];
+    const h =
+      path === "/health" ? await health()
+      : path === "/metrics" ? metrics()
+      : { status: 404, type: "text/plain", body: "Not found: connect with a WebSocket on any path" };
+    res.writeHead(h.status, { "content-type": h.type });
     res.end(h.body);
   });
   http.on("upgrade", (req, socket, head) => handlers.upgrade(req, socket, head));

@@ -67,7 +67,7 @@ export function createBunHandlers(hub) {
       closeOnBackpressureLimit: true,
       open: (ws) => hub.open(new BunPeer(ws, bunServer)),
       message: (ws, message) => hub.message(ws.data.id, message),
-      close: (ws) => hub.close(ws.data.id),
+      close: (ws, code) => hub.close(ws.data.id, code),
       drain: () => {},
     },
   };

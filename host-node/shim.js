@@ -44,7 +44,7 @@ export function createNodeHandlers(hub, WebSocketServer, { maxPayload = 16 * 102
       wss.handleUpgrade(message, socket, head, (ws) => {
         const id = hub.newId();
         ws.on("message", (data) => hub.message(id, data));
-        ws.on("close", () => hub.close(id));
+        ws.on("close", (code) => hub.close(id, code));
         ws.on("error", (err) => hub.error(id, err));
         // Frames sent in one tick leave in one write: the socket is corked until the next tick.
         let corked = false;

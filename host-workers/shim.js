@@ -88,7 +88,7 @@ export function createDurableObjectHandlers(hub, server, state) {
       closeQuietly(ws, code === 1005 || code === 1006 ? 1000 : code, reason);
       if (id) {
         sockets.delete(id);
-        await hub.close(id);
+        await hub.close(id, code);
       }
     },
     async webSocketError(ws, error) {

@@ -10,6 +10,10 @@ export default {
       // The token is verified here and its room claim picks the object: one URL for every room.
       return routeToRoom(request, env.ROOMS, { secret: env.TELEPORTAL_SECRET });
     }
+    if (new URL(request.url).pathname === "/metrics") {
+      // A room's counters: its object, picked by the token's room claim (a valid token is required).
+      return routeToRoom(request, env.ROOMS, { secret: env.TELEPORTAL_SECRET });
+    }
     return new Response("Teleportal: connect with a WebSocket", { status: 426 });
   },
 };

@@ -92,6 +92,7 @@ async function startServer(key) {
     // The load generator floods on purpose (every client keeps its window full); our default rate
     // limit (1000 messages/s per connection) would measure the limit, and the peers have none.
     TELEPORTAL_RATE_LIMIT: process.env.TELEPORTAL_RATE_LIMIT ?? "off",
+    TELEPORTAL_LOG_LEVEL: "warn", // no JSON line per connection: the benchmark measures the server, not its log
   };
   const profile = process.env.FANOUT_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.FANOUT_PROFILE}`] : [];
   const child = spawn(spec.cmd[0], [...profile, ...spec.cmd.slice(1)], { cwd: dir, stdio: ["ignore", "pipe", "pipe"], env });

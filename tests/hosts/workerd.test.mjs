@@ -4,6 +4,47 @@ import { defineHostSuite, frames, mintToken, connect, toHex, eventually } from "
 import { startWorkerdHost } from "./workerd-host.mjs";
 
 defineHostSuite("Cloudflare Workers host (workerd, Durable Objects)", () => startWorkerdHost(), (getHost) => {
+  test("a Durable Object exposes its counters at GET /metrics (the names of the Bun and Node server)", async () => {
+    const host = getHost();
+    const room = `metrics-${Date.now()}`;
+    const metricsUrl = host.url("seed", { room }).replace(/^ws:/, "http:").replace("/?", "/metrics?");
+    const scrape = async () => {
+      const res = await fetch(metricsUrl);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+      const text = await res.text();
+      assert.match(text, /# TYPE teleportal_messages_total counter\n/);
+      return (name) => Number(text.split("\n").find((l) => l.startsWith(`${name} `))?.slice(name.length + 1) ?? 0);
+    };
+    const before = await scrape();
+    const token = await mintToken({ userId: "m", room });
+    const denied = await connect(host.url("seed", { token, room, mode: "response" })).then(() => null, (e) => e);
+    assert.equal(denied.status, 403);
+    const anonymous = await connect(host.url("seed", { room })).then(() => null, (e) => e);
+    assert.equal(anonymous.status, 401);
+    const c = await connect(host.url("seed", { token, room }));
+    c.send(frames.syncStep1);
+    await c.waitDecoded((m) => m.type === "ack" && m.payload.messageId === "9bc4b470bbcb99a6", "sync ack");
+    c.send(frames.update);
+    await c.waitDecoded((m) => m.type === "ack" && m.payload.messageId === frames.updateId, "update ack");
+    await c.close();
+    const after = await eventually(async () => {
+      const m = await scrape();
+      return m("teleportal_clients_active") === 0 ? m : null;
+    }, { what: "the client gone" });
+    const d = (name) => after(name) - before(name);
+    assert.equal(d('teleportal_upgrades_total{outcome="accepted",code="101"}'), 1);
+    assert.equal(d('teleportal_upgrades_total{outcome="rejected",code="403"}'), 1);
+    assert.equal(d('teleportal_upgrades_total{outcome="rejected",code="401"}'), 1);
+    assert.equal(d('teleportal_messages_total{type="doc"}'), 2);
+    assert.equal(d("teleportal_acks_total"), 2);
+    assert.equal(d("teleportal_clients_connected_total"), 1);
+    assert.equal(d('teleportal_websocket_closes_total{code="1000"}'), 1);
+    assert.equal(d('teleportal_storage_batches_total{result="committed"}'), 1);
+    assert.equal(d('teleportal_storage_operation_duration_seconds_count{operation="commit"}'), 1);
+    assert.equal(d("teleportal_documents_opened_total"), 1);
+  });
+
   test("a connection survives hibernation: context restored from the socket attachment", async () => {
     const host = getHost();
     const room = `hib-${Date.now()}`;

@@ -51,6 +51,7 @@ enum Kind : std::int32_t {
   kEntry = 15,      // mergeEntries: [2,3] the merged entry
   kText = 16,       // an error or a text result: [5,6]
   kVerdict = 17,    // authenticateUpgrade: [4] status, [7] ok, [2,3] context JSON, [5,6] body
+  kSample = 18,     // metrics: [5,6] sample name with labels (no prefix), [2,3] its value (f64, little-endian)
 };
 
 // What JS reads after each call: where the arenas are and the scalar results.
@@ -304,6 +305,18 @@ EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_state(std::uintptr_t core) {
   g_header.result[1] = static_cast<double>(server(core).client_count());
   g_header.result[2] = static_cast<double>(server(core).session_count());
   return Writer().finish();
+}
+
+// The core's counters (tp/server/metrics.hpp), one kSample record each; read when scraped.
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_metrics(std::uintptr_t core) {
+  const srv::Server& s = server(core);
+  Writer w;
+  for (const auto& [name, value] : s.metrics().samples(s.client_count(), s.session_count())) {
+    std::uint8_t bytes[sizeof value];
+    std::memcpy(bytes, &value, sizeof value);
+    w.record(kSample, 0, w.bytes({bytes, sizeof bytes}), 0, w.text(name));
+  }
+  return w.finish();
 }
 
 // input: `count` entries (input_list layout). kEntry (the merged entry) or kText (why not), and logs.

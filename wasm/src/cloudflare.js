@@ -4,6 +4,7 @@ import { Hub, upgradeTokens, verifyUpgradeRequest } from "./connections.js";
 import { Server } from "./server.js";
 import { createDurableObjectHandlers } from "../dist/hosts/workers.js";
 import { createDurableObjectStorage } from "./storage/durable-object.js";
+import { CONTENT_TYPE } from "./metrics.js";
 
 const ROOM_HEADER = "x-teleportal-room";
 
@@ -89,6 +90,11 @@ export class TeleportalDurableObject {
   }
 
   fetch(request) {
+    // This object's counters (the same names as GET /metrics of the Bun and Node server). The
+    // Worker routes GET /metrics like an upgrade (routeToRoom: the token's room picks the object).
+    if (request.method === "GET" && new URL(request.url).pathname.endsWith("/metrics") && request.headers.get("upgrade") === null) {
+      return new Response(this.server.metrics(this.hub.metricSamples()), { headers: { "content-type": CONTENT_TYPE } });
+    }
     return this.handlers.fetch(request);
   }
 

@@ -7,6 +7,7 @@
 // Frame validation, authentication and routing decisions are made by the C++ core.
 import { createTokenManager } from "./token.js";
 import { authenticateUpgrade, inspectFrame } from "./server-core.js";
+import { LabeledCounter } from "./metrics.js";
 
 const encoder = new TextEncoder();
 
@@ -119,6 +120,7 @@ export class Transport {
   _socketEnded = false;
   _early = []; // frames that arrived while onConnect was running (null once it finished)
   _earlyBytes = 0;
+  _closeCode = undefined; // the code the server closed this connection with, if it did
 
   constructor(hub, peer) {
     this.#hub = hub;
@@ -229,11 +231,24 @@ export class Hub {
     if (typeof options.onConnect !== "function") throw new TypeError("onConnect must be a function");
     this.options = options;
     this.log = options.logger ?? defaultLogger;
-    this.infoLogs = options.logger !== undefined; // the default logger drops info events: skip making them
+    // The default logger drops info events: skip making them (as for a logger whose logLevel is above info).
+    this.infoLogs = options.logger !== undefined && ["debug", "info"].includes(options.logLevel ?? "debug");
+    // What only the host sees, for /metrics: upgrade outcomes and socket closes by code.
+    this.upgrades = new LabeledCounter("upgrades_total", [`outcome="accepted",code="101"`, `outcome="rejected",code="401"`, `outcome="rejected",code="403"`]);
+    this.closes = new LabeledCounter("websocket_closes_total");
     this.maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED;
     this.tokens = options.onUpgrade ? null : upgradeTokens(options);
     /** @type {Map<string, {peer: any, transport: Transport, connected: boolean, ended: boolean}>} */
     this.connections = new Map();
+  }
+
+  /** The hub's counters as [name with labels, value] samples (see Server#metrics). */
+  metricSamples() {
+    return [...this.upgrades.samples(), ...this.closes.samples()];
+  }
+
+  #upgraded(status) {
+    this.upgrades.add(status === 101 ? `outcome="accepted",code="101"` : `outcome="rejected",code="${status}"`);
   }
 
   newId() {
@@ -268,9 +283,10 @@ export class Hub {
   // The built-in check needs no await: the upgrade completes in the same turn (no promises).
   #accepted(request, context, headers) {
     try {
-      if (context instanceof Response) return { response: context };
+      if (context instanceof Response) return this.#upgraded(context.status), { response: context };
       const refused = this.options.acceptContext?.(context, request);
-      if (refused instanceof Response) return { response: refused };
+      if (refused instanceof Response) return this.#upgraded(refused.status), { response: refused };
+      this.#upgraded(101);
       if (this.infoLogs) this.log("info", "websocket_upgrade", { status_code: 101, outcome: "success" });
       return { context, headers: headers ? { ...kPoweredBy, ...normalizeHeaders(headers) } : kPoweredBy };
     } catch (err) {
@@ -280,9 +296,11 @@ export class Hub {
 
   #refused(err) {
     if (err instanceof Response) {
+      this.#upgraded(err.status);
       this.log("info", "websocket_upgrade", { status_code: err.status, outcome: "rejected" });
       return { response: err };
     }
+    this.#upgraded(401);
     this.log("warn", "websocket_upgrade", { status_code: 401, outcome: "error", error: errorText(err) });
     return {
       response: new Response("Unauthorized", {
@@ -374,11 +392,15 @@ export class Hub {
     if (verdict.error) this.log("warn", "websocket_invalid_frame", { client_id: entry._peer.id, error: verdict.error });
   }
 
-  /** The socket ended (client close, error, server close, shutdown). Idempotent. */
-  async close(id) {
+  /**
+   * The socket ended (client close, error, server close, shutdown) with the close `code` the
+   * runtime reported (counted under the code the server sent, when it closed first). Idempotent.
+   */
+  async close(id, code) {
     const entry = this.connections.get(id);
     if (!entry || entry._socketEnded) return;
     entry._socketEnded = true;
+    this.closes.add(`code="${entry._closeCode ?? code ?? 1006}"`);
     if (entry._connected) await this.#disconnect(entry);
   }
 
@@ -428,6 +450,8 @@ export class Hub {
   }
 
   _closePeer(peer, code, reason) {
+    const entry = this.connections.get(peer.id);
+    if (entry && entry._closeCode === undefined) entry._closeCode = code;
     try {
       peer.close(code, reason);
     } catch {

@@ -31,6 +31,7 @@ export const Kind = Object.freeze({
   entry: 15,
   text: 16,
   verdict: 17,
+  sample: 18,
 });
 export const LEVELS = ["debug", "info", "warn", "error"];
 
@@ -180,4 +181,18 @@ export function inspectFrame(frame) {
     }
   });
   return verdict;
+}
+
+/** The counters of the core Server at `server` (its address): [name with labels, value] pairs. */
+export function coreMetrics(server) {
+  beforeCall();
+  const n = core._tp_server_metrics(server);
+  const samples = [];
+  read(n, (r) => {
+    for (let i = 0; i < r.n; i++) {
+      const b = r.bytes(i);
+      samples.push([r.text(i), new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, true)]);
+    }
+  });
+  return samples;
 }

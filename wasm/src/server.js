@@ -4,7 +4,8 @@
 import { asBytes, core } from "./core.js";
 import { decodeMessage } from "./protocol.js";
 import { Transport } from "./connections.js";
-import { Kind, LEVELS, beforeCall, input, putBytes, putList, putText, read, result } from "./server-core.js";
+import { Kind, LEVELS, beforeCall, coreMetrics, input, putBytes, putList, putText, read, result } from "./server-core.js";
+import { Histogram, LabeledCounter, renderMetrics } from "./metrics.js";
 
 const kServerConfig = Symbol.for("teleportal.token.serverConfig");
 const encoder = new TextEncoder();
@@ -17,6 +18,9 @@ function defaultLogger(level, event, fields) {
 function errorText(err) {
   return err instanceof Error ? err.message : String(err);
 }
+
+const EVENTS = ["connect", "disconnect", "document-load", "document-unload", "write", "error"];
+const now = () => (typeof performance !== "undefined" ? performance.now() : Date.now());
 
 const later = typeof setImmediate === "function" ? setImmediate : (fn) => setTimeout(fn, 0);
 
@@ -102,12 +106,27 @@ export class Server {
   #subscribing = new Map();
   /** Called with (clientId, document) when a client joins a document (hosts that restore memberships after hibernation). */
   onJoin = null;
+  /** @type {Map<string, Set<Function>>} server.on() listeners by event */
+  #listeners = new Map();
+  #storageSeconds = new Histogram("storage_operation_duration_seconds");
+  #storageOps = new LabeledCounter(
+    "storage_operations_total",
+    ["commit", "load"].flatMap((op) => [`operation="${op}",result="ok"`, `operation="${op}",result="error"`]),
+  );
 
   /** @param {import("../types/server").ServerOptions} [options] */
   constructor(options = {}) {
     this.options = options;
-    this.log = options.logger ?? defaultLogger;
-    this.#allLogs = options.logger !== undefined;
+    const logger = options.logger ?? defaultLogger;
+    // Every error-level event is also an "error" event for server.on("error").
+    this.log = (level, event, fields) => {
+      logger(level, event, fields);
+      if (level === "error") this.#emit("error", { event, ...fields });
+    };
+    // info/debug events are made only for a logger that wants them (logLevel, default "debug").
+    this.#allLogs = options.logger !== undefined && LEVELS.indexOf(options.logLevel ?? "debug") <= 1;
+    this.#storageSeconds.series(`operation="commit"`);
+    this.#storageSeconds.series(`operation="load"`);
     this.#checkPermission = options.checkPermission ?? null;
     const permissions = this.#checkPermission ? "callback" : (options.permissions ?? "token");
     if (!["token", "none", "callback"].includes(permissions)) throw new TypeError(`unknown permissions mode "${permissions}"`);
@@ -176,6 +195,83 @@ export class Server {
     return result(2);
   }
 
+  /**
+   * Listens to server events: connect, disconnect, document-load, document-unload, write, error
+   * (payloads in types/server.d.ts). A listener that throws is logged and never breaks the server.
+   */
+  on(event, listener) {
+    if (!EVENTS.includes(event)) throw new TypeError(`unknown event "${event}" (one of ${EVENTS.join(", ")})`);
+    if (typeof listener !== "function") throw new TypeError("listener must be a function");
+    let set = this.#listeners.get(event);
+    if (!set) this.#listeners.set(event, (set = new Set()));
+    set.add(listener);
+    return this;
+  }
+
+  off(event, listener) {
+    const set = this.#listeners.get(event);
+    set?.delete(listener);
+    if (set?.size === 0) this.#listeners.delete(event);
+    return this;
+  }
+
+  #emit(event, payload) {
+    const set = this.#listeners.get(event);
+    if (!set) return;
+    for (const listener of [...set]) {
+      try {
+        listener(payload);
+      } catch (err) {
+        // Logged straight to the logger: a throwing "error" listener must not call itself again.
+        (this.options.logger ?? defaultLogger)("error", "event_listener_failed", { listener_event: event, error: errorText(err) });
+      }
+    }
+  }
+
+  /** The counters as [name with labels (without the teleportal_ prefix), value] samples. */
+  metricSamples() {
+    return [...coreMetrics(this.#core), ...this.#storageOps.samples(), ...this.#storageSeconds.samples()];
+  }
+
+  /** Prometheus text (serve it as text/plain; version=0.0.4), with `extra` samples (e.g. handlers.metricSamples()). */
+  metrics(extra = []) {
+    return renderMetrics([...this.metricSamples(), ...extra]);
+  }
+
+  // One storage operation's outcome and duration (ms since `started`).
+  #storageDone(operation, ok, started) {
+    this.#storageOps.add(`operation="${operation}",result="${ok ? "ok" : "error"}"`);
+    this.#storageSeconds.observe(`operation="${operation}"`, (now() - started) / 1000);
+  }
+
+  /**
+   * Whether storage and (when configured) the cluster answer their ping() within `timeoutMs`:
+   * `{ ok, checks: { storage: "ok" | error text, cluster?: ... } }`. A storage without ping() counts as ok.
+   */
+  async health({ timeoutMs = 2000 } = {}) {
+    const check = async (ping) => {
+      let timer;
+      const late = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      });
+      try {
+        await Promise.race([Promise.resolve().then(ping), late]);
+        return "ok";
+      } catch (err) {
+        return errorText(err);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    const checks = {};
+    checks.storage = await check(async () => {
+      const storage = await this.#getStorage();
+      await storage.ping?.();
+    });
+    if (this.#cluster) checks.cluster = await check(() => this.#cluster.ping?.());
+    return { ok: Object.values(checks).every((c) => c === "ok"), checks };
+  }
+
   /** The context a client was created with (the same object, unchanged). */
   getClient(id) {
     const c = this.#clients.get(id);
@@ -213,6 +309,7 @@ export class Server {
       if (typeof transport.onClose === "function") entry.off.push(transport.onClose(() => this.disconnectClient(id)));
     }
     this.#perform(n);
+    if (this.#listeners.has("connect")) this.#emit("connect", { clientId: id, context });
   }
 
   /** Removes a client from every document session. Idempotent. */
@@ -225,6 +322,7 @@ export class Server {
     } else {
       for (const off of entry.off) off?.();
     }
+    if (this.#listeners.has("disconnect")) this.#emit("disconnect", { clientId: id });
     beforeCall();
     this.#perform(core._tp_server_close(this.#core, entry.handle));
     this.#byHandle.delete(entry.handle);
@@ -339,14 +437,31 @@ export class Server {
           if (subscribe && done) this.#subscribing.set(key, done);
           break;
         }
-        case Kind.log: {
-          const level = r.field(i, 4);
-          if (level >= 2 || this.#allLogs) this.log(LEVELS[level], r.text(i), JSON.parse(r.bytesText(i)));
+        case Kind.log:
+          this.#logRecord(r, i);
           break;
-        }
       }
     }
     if (sends.length > 0) this.#sendAll(r, sends);
+  }
+
+  // A log record of the core: to the logger when it wants the level; document loads and unloads
+  // are also events (their fields renamed: documentId, entries, skipped).
+  #logRecord(r, i) {
+    const level = r.field(i, 4);
+    const wanted = level >= 2 || this.#allLogs;
+    let event = null;
+    if (level === 1 && this.#listeners.size > 0) {
+      const name = r.text(i);
+      if (name === "document_loaded" && this.#listeners.has("document-load")) event = "document-load";
+      if (name === "document_unloaded" && this.#listeners.has("document-unload")) event = "document-unload";
+    }
+    if (!wanted && event === null) return;
+    const name = r.text(i);
+    const fields = JSON.parse(r.bytesText(i));
+    if (wanted) this.log(LEVELS[level], name, fields);
+    if (event === "document-load") this.#emit(event, { documentId: fields.document_id, entries: fields.entries, skipped: fields.skipped });
+    if (event === "document-unload") this.#emit(event, { documentId: fields.document_id });
   }
 
   // Sends records' frames, each client's in order and corked where the transport can (Bun: one
@@ -448,7 +563,15 @@ export class Server {
         await subscribed;
         if (this.#subscribing.get(key) === subscribed) this.#subscribing.delete(key);
       }
-      const entries = await storage.load(key);
+      const started = now();
+      let entries;
+      try {
+        entries = await storage.load(key);
+      } catch (err) {
+        this.#storageDone("load", false, started);
+        throw err;
+      }
+      this.#storageDone("load", true, started);
       beforeCall();
       const keyLen = putText(key, 0);
       putList(entries.map((e) => asBytes(e)), keyLen);
@@ -475,10 +598,19 @@ export class Server {
     });
     let ok = true;
     let error = "";
+    let ms = 0;
     const done = (async () => {
       try {
         const storage = await this.#getStorage();
-        if (writes.length > 0) await storage.commit(writes);
+        if (writes.length > 0) {
+          const started = now();
+          try {
+            await storage.commit(writes);
+          } finally {
+            ms = now() - started;
+            this.#storageSeconds.observe(`operation="commit"`, ms / 1000);
+          }
+        }
       } catch (err) {
         ok = false;
         error = errorText(err);
@@ -487,6 +619,13 @@ export class Server {
     this.#committing = done;
     await done;
     this.#committing = null;
+    if (writes.length > 0) this.#storageOps.add(`operation="commit",result="${ok ? "ok" : "error"}"`);
+    if (ok && writes.length > 0 && this.#listeners.has("write")) {
+      let bytes = 0;
+      const documents = new Set();
+      for (const w of writes) (bytes += w.entry.length), documents.add(w.key);
+      this.#emit("write", { documents: [...documents], entries: writes.length, bytes, ms });
+    }
     beforeCall();
     this.#perform(core._tp_server_committed(this.#core, id, ok ? 1 : 0, ok ? 0 : putText(error, 0)));
   }

@@ -43,6 +43,8 @@ export function getWebsocketHandlers(options) {
     },
     /** Closes every connection; onDisconnect runs for each. */
     shutdown: (code, reason) => hub.shutdown(code, reason),
+    /** Upgrade outcomes and socket closes by code, as samples for Server#metrics(extra). */
+    metricSamples: () => hub.metricSamples(),
   };
 }
 

@@ -65,7 +65,41 @@ export interface ServerOptions {
   /** How often expiry and unloading are checked (0: never by itself; call tick()). Default 1000 ms. */
   tickIntervalMs?: number;
   logger?: (level: string, event: string, fields: Record<string, unknown>) => void;
+  /**
+   * The lowest level `logger` wants (default "debug": everything). Above "info" the core does not
+   * make its per-connection and per-document info events at all.
+   */
+  logLevel?: "debug" | "info" | "warn" | "error";
 }
+
+/** The payload of each server.on() event. */
+export interface ServerEvents {
+  /** A client was attached (createClient). */
+  connect: { clientId: string; context: ConnectionContext };
+  /** A client left (disconnectClient, or its transport closed). */
+  disconnect: { clientId: string };
+  /** A document was loaded from storage (`documentId` is the storage key: room/name). */
+  "document-load": { documentId: string; entries: number; skipped: number };
+  /** A document without clients was unloaded from memory. */
+  "document-unload": { documentId: string };
+  /** A batch of accepted updates was committed (then acknowledged): the keys it wrote, entries, bytes and the commit's duration. */
+  write: { documents: string[]; entries: number; bytes: number; ms: number };
+  /**
+   * Any error-level event: storage writes and loads that failed (storage_write_failed,
+   * storage_load_failed), compactions, invalid stored entries, permission callbacks that threw,
+   * cluster calls. `event` is the log event's name; its fields follow (snake_case, as logged).
+   */
+  error: { event: string; error?: string; [field: string]: unknown };
+}
+
+export interface HealthReport {
+  ok: boolean;
+  /** "ok", or the error (also "no answer within N ms") per check; `cluster` only with a cluster. */
+  checks: { storage: string; cluster?: string };
+}
+
+/** A sample: [Prometheus name with labels, without the "teleportal_" prefix, value]. */
+export type MetricSample = [string, number];
 
 export interface TransportLike {
   id?: string;
@@ -91,4 +125,13 @@ export declare class Server {
   rejoin(id: string, documents: string[]): void;
   /** Disconnects every client, commits what is pending, closes storage the Server opened. */
   close(): Promise<void>;
+  /** Listens to an event; a listener that throws is logged (event_listener_failed) and ignored. */
+  on<E extends keyof ServerEvents>(event: E, listener: (payload: ServerEvents[E]) => void): this;
+  off<E extends keyof ServerEvents>(event: E, listener: (payload: ServerEvents[E]) => void): this;
+  /** The counters as Prometheus text 0.0.4 (Content-Type: text/plain; version=0.0.4; charset=utf-8), plus `extra` samples. */
+  metrics(extra?: MetricSample[]): string;
+  /** The counters as samples (the core's, storage operations and their duration histogram). */
+  metricSamples(): MetricSample[];
+  /** Pings storage and the cluster, each bounded by `timeoutMs` (default 2000). */
+  health(options?: { timeoutMs?: number }): Promise<HealthReport>;
 }

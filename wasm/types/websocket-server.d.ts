@@ -44,6 +44,8 @@ export interface WebsocketHandlersOptions<Context = ConnectionContext> {
   /** Bytes a slow client may have queued before it is disconnected (1013). Default 16 MiB. */
   maxBufferedBytes?: number;
   logger?: (level: "debug" | "info" | "warn" | "error", event: string, fields: Record<string, unknown>) => void;
+  /** The lowest level `logger` wants (default "debug"); above "info" no info events are made. */
+  logLevel?: "debug" | "info" | "warn" | "error";
 }
 
 export interface WebsocketHandlers {
@@ -59,6 +61,11 @@ export interface WebsocketHandlers {
   };
   /** Closes every connection; onDisconnect runs for each. */
   shutdown(code?: number, reason?: string): Promise<void>;
+  /**
+   * What only the host sees, as samples for Server#metrics(extra): `upgrades_total{outcome,code}`
+   * (accepted 101, rejected 401/403/...) and `websocket_closes_total{code}`.
+   */
+  metricSamples(): [string, number][];
 }
 
 export declare const CloseCode: Readonly<{ normal: 1000; internalError: 1011; tryAgainLater: 1013; serviceRestart: 1012 }>;

@@ -118,6 +118,8 @@ struct Server::Group {
 
 struct Server::StagedBatch {
   Bytes arena;
+  std::size_t written_entries = 0;  // what flush() handed to storage (counted once committed)
+  std::size_t written_bytes = 0;
   std::vector<Staged> items;
   std::vector<Group> groups;
   ByteView view(Span s) const { return {arena.data() + s.off, s.len}; }
@@ -266,6 +268,8 @@ void Server::adopt_claims(Client& c, nlohmann::json claims) {
 }
 
 ClientHandle Server::open(std::string id, nlohmann::json context, double now_ms, Outputs& out) {
+  const std::size_t counted = out.size();
+  ++metrics_.clients_connected;
   now_ms_ = std::max(now_ms_, now_ms);
   auto c = std::make_unique<Client>();
   c->id = std::move(id);
@@ -307,6 +311,7 @@ ClientHandle Server::open(std::string id, nlohmann::json context, double now_ms,
     out.push_back(CloseOutput{h, static_cast<int>(CloseCode::token_expired), "token expired"});
   }
   clients_.emplace(h, std::move(c));
+  count(out, counted);
   return h;
 }
 
@@ -314,7 +319,9 @@ Outputs Server::message(ClientHandle handle, ByteView frame) {
   Outputs out;
   auto it = clients_.find(handle);
   if (it == clients_.end()) return out;  // closed already: late frames are dropped
+  metrics_.count_in(frame);
   deliver(out, handle, *it->second, frame);
+  count(out);
   return out;
 }
 
@@ -328,6 +335,7 @@ void Server::deliver(Outputs& out, ClientHandle handle, Client& client, ByteView
   if (client.expired) return;  // the 4401 close is on its way
 
   if (frame.size > config_.max_message_size) {
+    metrics_.refuse(Refusal::too_large);
     out.push_back(SendOutput{{handle}, ack_frame(protocol::message_id(frame),
                                                  "message-too-large: " + std::to_string(frame.size) + " > " +
                                                      std::to_string(config_.max_message_size) + " bytes")});
@@ -342,6 +350,7 @@ void Server::deliver(Outputs& out, ClientHandle handle, Client& client, ByteView
     return;
   }
   if (charge && !take_token(client)) {
+    metrics_.refuse(Refusal::rate_limited);
     out.push_back(SendOutput{{handle}, ack_frame(protocol::message_id(frame), std::nullopt, 1000)});
     // One line when a connection becomes limited, not one per refused frame (a flood would
     // otherwise turn into a flood of log lines).
@@ -355,6 +364,7 @@ void Server::deliver(Outputs& out, ClientHandle handle, Client& client, ByteView
   if (client.awaiting) {  // the application is deciding: keep arrival order
     if (client.waiting_count() >= config_.max_queued_frames ||
         client.waiting_bytes + frame.size > config_.max_queued_bytes) {
+      metrics_.refuse(Refusal::queue_full);
       out.push_back(SendOutput{{handle}, ack_frame(protocol::message_id(frame),
                                                    "Too many messages while a permission check is pending", 1000)});
       return;
@@ -371,6 +381,7 @@ void Server::deliver(Outputs& out, ClientHandle handle, Client& client, ByteView
 
   auto decoded = decode_frame(frame);
   if (!decoded) {
+    metrics_.refuse(Refusal::invalid_frame);
     out.push_back(SendOutput{{handle}, ack_frame(protocol::message_id(frame), decoded.error().message)});
     out.push_back(LogOutput{"warn", "invalid_frame",
                             {{"client_id", client.id}, {"code", decoded.error().code},
@@ -409,11 +420,13 @@ void Server::refill(double elapsed_ms) {
 void Server::handle_message(Turn& t, const Message& m, ByteView frame) {
   if (m.is<protocol::Ack>()) return;  // acks from clients need no reply
   if (m.document.size() > config_.max_document_name_bytes) {
+    metrics_.refuse(Refusal::too_large);
     t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Document name too long (" + std::to_string(m.document.size()) +
                                                                " > " + std::to_string(config_.max_document_name_bytes) + " bytes)")});
     return;
   }
   if (const auto* aw = m.get<protocol::AwarenessUpdate>(); aw && aw->update.size() > config_.max_awareness_bytes) {
+    metrics_.refuse(Refusal::too_large);
     t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Awareness update too large (" + std::to_string(aw->update.size()) +
                                                                " > " + std::to_string(config_.max_awareness_bytes) + " bytes)")});
     return;
@@ -424,6 +437,7 @@ void Server::handle_message(Turn& t, const Message& m, ByteView frame) {
   }
   if (m.document.empty()) {
     if (m.type() != protocol::MessageType::rpc) {
+      metrics_.refuse(Refusal::no_document);
       t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Message has no document name")});
       return;
     }
@@ -448,6 +462,7 @@ void Server::handle_message(Turn& t, const Message& m, ByteView frame) {
   if (!join(t, *s, m)) return;
   if (s->loading) {
     if (s->queue.size() >= config_.max_queued_frames || s->queued_bytes + frame.size > config_.max_queued_bytes) {
+      metrics_.refuse(Refusal::queue_full);
       t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Document is loading: too many queued messages", 1000)});
       return;
     }
@@ -508,6 +523,7 @@ Access Server::access_of(Turn& t, const std::string& document, ByteView frame, b
 
 // Replies to a denied message (spec 4.2): no ack, the client is not joined to the session.
 void Server::deny(Turn& t, const Message& m, const char* why) {
+  metrics_.refuse(Refusal::permission);
   t.out.push_back(LogOutput{"info", "permission_denied",
                             {{"client_id", t.client.id}, {"document", m.document}, {"needs", why},
                              {"message_type", protocol::payload_type_name(m.payload)}}});
@@ -540,6 +556,7 @@ DocumentSession* Server::session_for(Turn& t, const Message& m) {
       return &s;
     }
     if (!s.tentative) {
+      metrics_.refuse(Refusal::encryption_mismatch);
       t.out.push_back(SendOutput{
           {t.sender},
           ack_frame(m.id, "Encryption state mismatch: existing session for document \"" + key +
@@ -584,6 +601,7 @@ void send_denial(std::vector<Output>& out, ClientHandle to, const Message& m, st
 }  // namespace
 
 void Server::refuse_document(Turn& t, const Message& m) {
+  metrics_.refuse(Refusal::document_limit);
   if (!t.client.refused) {
     t.client.refused = true;
     t.out.push_back(LogOutput{"warn", "document_limit",
@@ -596,6 +614,7 @@ void Server::refuse_document(Turn& t, const Message& m) {
 bool Server::join(Turn& t, DocumentSession& s, const Message& m) {
   if (s.member(t.sender)) return true;
   if (s.members.size() >= config_.max_connections_per_document) {
+    metrics_.refuse(Refusal::document_limit);
     if (!t.client.refused) {
       t.client.refused = true;
       t.out.push_back(LogOutput{"warn", "document_connection_limit", {{"document_id", s.key}, {"limit", config_.max_connections_per_document}}});
@@ -623,11 +642,13 @@ bool Server::join(Turn& t, DocumentSession& s, const Message& m) {
 }
 
 void Server::relay(Outputs& out, DocumentSession& s, ClientHandle except, ByteView frame, bool cluster) {
-  bool others = false;
-  for (const auto& member : s.members) others |= member.client != except && member.can_read;
+  std::uint32_t readers = 0;
+  for (const auto& member : s.members) readers += member.client != except && member.can_read;
+  bool others = readers > 0;
   bool to_cluster = cluster && !config_.node_id.empty();
   if (!others && !to_cluster) return;
   publish(out, s.key, except, frame, others, to_cluster);
+  std::get<PublishOutput>(out.back()).readers = readers;
 }
 
 std::uint32_t Server::topic_of(const std::string& key) const {
@@ -664,12 +685,14 @@ Result<Bytes> Server::materialize(DocumentSession& s) {
 
 void Server::on_doc(Turn& t, DocumentSession& s, const Message& m, ByteView frame) {
   if (m.encrypted != s.encrypted) {
+    metrics_.refuse(Refusal::encryption_mismatch);
     t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Message encryption and document encryption are mismatched")});
     return;
   }
   if (const auto* step1 = m.get<protocol::SyncStep1>()) {
     auto state = materialize(s);
     if (!state) {
+      metrics_.refuse(Refusal::internal);
       t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Failed to read document state: " + state.error().message)});
       return;
     }
@@ -678,11 +701,13 @@ void Server::on_doc(Turn& t, DocumentSession& s, const Message& m, ByteView fram
     if (!state.value().empty()) {
       auto diff = yjs::diff_update_v2(state.value(), step1->state_vector);
       if (!diff) {
+        metrics_.refuse(Refusal::invalid_update);
         t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Invalid state vector: " + diff.error().message)});
         return;
       }
       auto sv = yjs::encode_state_vector_from_update_v2(state.value());
       if (!sv) {
+        metrics_.refuse(Refusal::internal);
         t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Failed to read document state: " + sv.error().message)});
         return;
       }
@@ -732,6 +757,7 @@ void Server::stage_update(Outputs& out, DocumentSession& s, ClientHandle sender,
   } else {
     auto envelope = protocol::decode_content_encrypted(data, protocol::EnvelopeMode::strict);
     if (!envelope) {
+      metrics_.refuse(Refusal::invalid_update);
       // The reference's exact text (clients may match on it); the detail goes to the log.
       out.push_back(SendOutput{{sender}, ack_frame(protocol::message_id(frame), "Failed to decode content-encrypted payload")});
       out.push_back(LogOutput{"info", "invalid_update", {{"client_id", client.id}, {"error", envelope.error().message}}});
@@ -744,6 +770,7 @@ void Server::stage_update(Outputs& out, DocumentSession& s, ClientHandle sender,
   if (!structure.empty()) {
     auto valid = yjs::validate_update_v2(structure);
     if (!valid) {
+      metrics_.refuse(Refusal::invalid_update);
       out.push_back(SendOutput{{sender}, ack_frame(protocol::message_id(frame), "Invalid Y.js update: " + valid.error().message)});
       return;
     }
@@ -752,6 +779,7 @@ void Server::stage_update(Outputs& out, DocumentSession& s, ClientHandle sender,
   // A record must replace sidecars the document holds (the reference silently ignores one that
   // does not, and the document's sidecars keep growing).
   if (full && full->compaction && !structure.empty() && !compaction_matches(s.sidecars, *full->compaction)) {
+    metrics_.refuse(Refusal::invalid_update);
     out.push_back(SendOutput{{sender}, ack_frame(protocol::message_id(frame), "Compaction record does not match the stored sidecars")});
     return;
   }
@@ -923,11 +951,12 @@ void Server::relay_coalesced(Outputs& out, DocumentSession& s, StagedBatch& b, G
     if (!merged) return merged.error();
     return frame_of(merged.value());
   };
-  bool others = false;
+  std::uint32_t readers = 0;
   for (const auto& member : s.members) {
     bool sent = std::any_of(g.parts.begin(), g.parts.end(), [&](const Part& p) { return p.sender == member.client; });
-    others |= member.can_read && !sent;
+    readers += member.can_read && !sent;
   }
+  bool others = readers > 0;
   const bool to_cluster = !config_.node_id.empty();
   if (others || to_cluster) {
     auto frame = frame_without(0);
@@ -935,6 +964,7 @@ void Server::relay_coalesced(Outputs& out, DocumentSession& s, StagedBatch& b, G
     PublishOutput p{s.key, g.parts[0].sender, std::move(frame).value(), others, to_cluster, {}, {}, s.topic};
     if (to_cluster) p.cluster_message = protocol::encode_pubsub_message(p.frame, config_.node_id);
     for (std::size_t k = 1; k < g.parts.size(); ++k) p.also_except.push_back(g.parts[k].sender);
+    p.readers = readers;
     out.push_back(std::move(p));
   }
   if (g.parts.size() < 2) return;
@@ -1011,6 +1041,9 @@ Batch Server::flush() {
       g.session->stored_bytes += b.writes.back().entry.size();
     }
   }
+  sb.written_entries = b.writes.size();
+  sb.written_bytes = 0;
+  for (const auto& w : b.writes) sb.written_bytes += w.entry.size();
   in_flight_.emplace(b.id, std::move(open_batch_));
   return b;
 }
@@ -1021,7 +1054,12 @@ Outputs Server::committed(BatchId batch, bool ok, const std::string& error) {
   if (it == in_flight_.end()) return out;
   std::unique_ptr<StagedBatch> sb = std::move(it->second);
   in_flight_.erase(it);
-  if (!ok) {
+  if (ok) {
+    ++metrics_.batches_committed;
+    metrics_.entries_written += sb->written_entries;
+    metrics_.bytes_written += sb->written_bytes;
+  } else {
+    ++metrics_.batches_failed;
     out.push_back(LogOutput{"error", "storage_write_failed", {{"batch", batch}, {"updates", sb->items.size()}, {"error", error}}});
   }
   for (Group& g : sb->groups) {
@@ -1033,6 +1071,7 @@ Outputs Server::committed(BatchId batch, bool ok, const std::string& error) {
       for (std::size_t i : g.items) {
         const Staged& st = sb->items[i];
         if (clients_.count(st.sender)) {
+          metrics_.refuse(Refusal::storage_failed);
           out.push_back(SendOutput{{st.sender}, ack_frame(std::string(st.id.data(), st.id.size()), "Storage write failed: " + error)});
         }
       }
@@ -1041,6 +1080,7 @@ Outputs Server::committed(BatchId batch, bool ok, const std::string& error) {
   }
   sb->clear();
   spare_batches_.push_back(std::move(sb));
+  count(out);
   return out;
 }
 
@@ -1064,10 +1104,11 @@ Outputs Server::loaded(const std::string& key, const std::vector<ByteView>& entr
   for (const auto& e : entries) s.stored_bytes += e.size;
   s.compacted_bytes = entries.empty() ? 0 : entries.front().size;  // the last compaction's entry comes first
   s.loading = false;
+  ++metrics_.documents_loaded;
   if (auto merged = materialize(s); !merged) {
     out.push_back(LogOutput{"error", "merge_failed", {{"document_id", key}, {"error", merged.error().message}}});
   }
-  if (config_.info_logs) out.push_back(LogOutput{"info", "document_loaded", {{"document_id", key}, {"entries", entries.size()}, {"skipped", skipped}}});
+  out.push_back(LogOutput{"info", "document_loaded", {{"document_id", key}, {"entries", entries.size()}, {"skipped", skipped}}});
   if (config_.persist && s.stored_entries >= config_.compact_after) {
     out.push_back(CompactOutput{key});
     s.stored_entries = 1;
@@ -1082,6 +1123,7 @@ Outputs Server::loaded(const std::string& key, const std::vector<ByteView>& entr
     if (c != clients_.end()) deliver(out, q.client, *c->second, q.frame, false);
   }
   if (auto again = sessions_.find(key); again != sessions_.end()) maybe_unload(out, *again->second);
+  count(out);
   return out;
 }
 
@@ -1090,9 +1132,11 @@ Outputs Server::load_failed(const std::string& key, const std::string& error) {
   auto it = sessions_.find(key);
   if (it == sessions_.end() || !it->second->loading) return out;
   DocumentSession& s = *it->second;
+  ++metrics_.document_load_failures;
   out.push_back(LogOutput{"error", "storage_load_failed", {{"document_id", key}, {"error", error}}});
   for (const auto& q : s.queue) {
     if (clients_.count(q.client)) {
+      metrics_.refuse(Refusal::load_failed);
       out.push_back(SendOutput{{q.client}, ack_frame(protocol::message_id(q.frame), "Failed to load document: " + error, 1000)});
     }
   }
@@ -1106,6 +1150,7 @@ Outputs Server::load_failed(const std::string& key, const std::string& error) {
   if (!config_.node_id.empty()) out.push_back(ChannelOutput{key, false});
   ++epoch_;
   sessions_.erase(it);
+  count(out);
   return out;
 }
 
@@ -1115,7 +1160,8 @@ void Server::maybe_unload(Outputs& out, DocumentSession& s) {
     if (s.empty_since_ms < 0) s.empty_since_ms = now_ms_;
     return;
   }
-  if (config_.info_logs) out.push_back(LogOutput{"info", "document_unloaded", {{"document_id", s.key}}});
+  ++metrics_.documents_unloaded;
+  out.push_back(LogOutput{"info", "document_unloaded", {{"document_id", s.key}}});
   if (!config_.node_id.empty()) out.push_back(ChannelOutput{s.key, false});
   ++epoch_;
   sessions_.erase(s.key);
@@ -1138,7 +1184,8 @@ Outputs Server::tick(double now_ms) {
     DocumentSession& s = *it->second;
     if (s.empty_since_ms >= 0 && s.members.empty() && s.in_flight == 0 && !s.loading &&
         now_ms_ - s.empty_since_ms >= static_cast<double>(config_.unload_after_ms)) {
-      if (config_.info_logs) out.push_back(LogOutput{"info", "document_unloaded", {{"document_id", s.key}}});
+      ++metrics_.documents_unloaded;
+      out.push_back(LogOutput{"info", "document_unloaded", {{"document_id", s.key}}});
       if (!config_.node_id.empty()) out.push_back(ChannelOutput{s.key, false});
       ++epoch_;
       it = sessions_.erase(it);
@@ -1146,6 +1193,7 @@ Outputs Server::tick(double now_ms) {
       ++it;
     }
   }
+  count(out);
   return out;
 }
 
@@ -1177,6 +1225,7 @@ Outputs Server::permission(ClientHandle handle, const std::string& document, Acc
   }
   c.awaiting = false;
   resume_client(out, handle);
+  count(out);
   return out;
 }
 
@@ -1197,6 +1246,7 @@ void Server::resume_client(Outputs& out, ClientHandle handle) {
 void Server::on_auth(Turn& t, const Message& m) {
   const auto& token_text = m.get<protocol::AuthMessage>()->reason;
   auto refuse = [&](const std::string& why) {
+    metrics_.refuse(Refusal::token_refused);
     t.out.push_back(LogOutput{"info", "token_refresh_refused", {{"client_id", t.client.id}, {"error", why}}});
     t.out.push_back(SendOutput{{t.sender}, ack_frame(m.id, "Token refresh refused: " + why)});
   };
@@ -1325,6 +1375,7 @@ Outputs Server::close(ClientHandle handle) {
     auto s = sessions_.find(key);
     if (s != sessions_.end()) leave(out, handle, *s->second);
   }
+  ++metrics_.clients_disconnected;
   if (config_.info_logs) out.push_back(LogOutput{"info", "client_disconnect", {{"client_id", it->second->id}}});
   if (auto u = users_.find(it->second->user_id); u != users_.end() && --u->second.connections == 0) users_.erase(u);
   std::vector<std::string> keys = std::move(it->second->sessions);
@@ -1333,6 +1384,7 @@ Outputs Server::close(ClientHandle handle) {
     auto s = sessions_.find(key);
     if (s != sessions_.end()) maybe_unload(out, *s->second);
   }
+  count(out);
   return out;
 }
 
@@ -1356,6 +1408,7 @@ Outputs Server::rejoin(ClientHandle handle, const std::string& document) {
   m.document = document;
   m.payload = protocol::PresenceAnnounce{};
   if (DocumentSession* s = session_for(t, m)) join(t, *s, m);
+  count(out);
   return out;
 }
 
@@ -1479,7 +1532,33 @@ Outputs Server::remote(const std::string& key, ByteView message) {
     default:
       break;
   }
+  count(out);
   return out;
+}
+
+void Server::count(const Outputs& out, std::size_t from) {
+  for (std::size_t i = from; i < out.size(); ++i) {
+    const Output& o = out[i];
+    if (const auto* send = std::get_if<SendOutput>(&o)) {
+      metrics_.count_out(send->frame, send->to.size());
+    } else if (std::holds_alternative<AckOutput>(o)) {
+      ++metrics_.acks;
+      ++metrics_.sent[static_cast<std::size_t>(FrameType::ack)];
+      metrics_.bytes_sent += protocol::kAckFrameSize;
+    } else if (const auto* pub = std::get_if<PublishOutput>(&o)) {
+      if (pub->local) metrics_.count_out(pub->frame, pub->readers);
+    } else if (const auto* close = std::get_if<CloseOutput>(&o)) {
+      if (close->code == static_cast<int>(CloseCode::policy_violation)) {
+        ++metrics_.closes_1008;
+      } else if (close->code == static_cast<int>(CloseCode::token_expired)) {
+        ++metrics_.closes_4401;
+      } else {
+        ++metrics_.closes_other;
+      }
+    } else if (const auto* log = std::get_if<LogOutput>(&o)) {
+      if (log->level == "error") ++metrics_.errors;
+    }
+  }
 }
 
 Bytes Server::document_state(const std::string& key) {

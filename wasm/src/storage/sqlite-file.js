@@ -21,7 +21,22 @@ export async function openSqliteStorage({ path, synchronous = "NORMAL" }) {
     const [{ mkdirSync }, { dirname }] = await Promise.all([runtimeImport("node:fs"), runtimeImport("node:path")]);
     mkdirSync(dirname(path), { recursive: true });
   }
-  return sqliteFileStorage(await openDatabase(path), synchronous);
+  const storage = sqliteFileStorage(await openDatabase(path), synchronous);
+  if (path !== ":memory:") {
+    // A file removed under the running server would take every later write with it (they go to
+    // an unlinked file): ping says so (GET /health).
+    const { statSync } = await runtimeImport("node:fs");
+    const query = storage.ping;
+    storage.ping = () => {
+      query();
+      try {
+        statSync(path);
+      } catch (err) {
+        throw new Error(`the database file ${path} is gone (${err instanceof Error && "code" in err ? err.code : String(err)})`);
+      }
+    };
+  }
+  return storage;
 }
 
 /**

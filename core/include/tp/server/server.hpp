@@ -18,6 +18,7 @@
 
 #include "tp/common/bytes.hpp"
 #include "tp/protocol/message.hpp"
+#include "tp/server/metrics.hpp"
 
 namespace tp::server {
 
@@ -91,6 +92,7 @@ struct PublishOutput {
   Bytes cluster_message;  // when `cluster`: the pub/sub message (this node's id + frame)
   std::vector<ClientHandle> also_except;
   std::uint32_t topic = 0;  // as ReaderOutput::topic
+  std::uint32_t readers = 0;  // local readers the frame reaches (counted in Metrics::sent)
 };
 // A successful ack (no flags) for the message `id` to `client`: the frame is
 // protocol::write_ack_frame(id) (kept as the id so that an ack costs no allocation).
@@ -234,6 +236,8 @@ class Server {
   std::size_t session_count() const { return sessions_.size(); }
   // The merged V2 structure update of a loaded document, empty when none.
   Bytes document_state(const std::string& key);
+  // What the core decided so far, as counters (metrics.hpp).
+  const Metrics& metrics() const { return metrics_; }
 
  private:
   struct Client;
@@ -280,7 +284,11 @@ class Server {
   void refuse_document(Turn& t, const protocol::Message& m);
   void resume_client(Outputs& out, ClientHandle handle);
 
+  // Counts the frames, acks, closes and errors in out[from..] (each public call's outputs, once).
+  void count(const Outputs& out, std::size_t from = 0);
+
   ServerConfig config_;
+  Metrics metrics_;
   double now_ms_ = 0;
   double last_heartbeat_ms_ = 0;
   double last_refill_ms_ = -1;
