@@ -28,7 +28,7 @@ export async function openSqliteStorage({ path, synchronous = "NORMAL" }) {
     const { statSync } = await runtimeImport("node:fs");
     const query = storage.ping;
     storage.ping = () => {
-      query();
+      query?.();
       try {
         statSync(path);
       } catch (err) {
