@@ -251,6 +251,11 @@ export class Hub {
     this.upgrades.add(status === 101 ? `outcome="accepted",code="101"` : `outcome="rejected",code="${status}"`);
   }
 
+  #rejected(response) {
+    this.#upgraded(response.status);
+    return { response };
+  }
+
   newId() {
     return crypto.randomUUID();
   }
@@ -283,9 +288,9 @@ export class Hub {
   // The built-in check needs no await: the upgrade completes in the same turn (no promises).
   #accepted(request, context, headers) {
     try {
-      if (context instanceof Response) return this.#upgraded(context.status), { response: context };
+      if (context instanceof Response) return this.#rejected(context);
       const refused = this.options.acceptContext?.(context, request);
-      if (refused instanceof Response) return this.#upgraded(refused.status), { response: refused };
+      if (refused instanceof Response) return this.#rejected(refused);
       this.#upgraded(101);
       if (this.infoLogs) this.log("info", "websocket_upgrade", { status_code: 101, outcome: "success" });
       return { context, headers: headers ? { ...kPoweredBy, ...normalizeHeaders(headers) } : kPoweredBy };

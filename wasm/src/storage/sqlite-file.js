@@ -26,9 +26,9 @@ export async function openSqliteStorage({ path, synchronous = "NORMAL" }) {
     // A file removed under the running server would take every later write with it (they go to
     // an unlinked file): ping says so (GET /health).
     const { statSync } = await runtimeImport("node:fs");
-    const query = storage.ping?.bind(storage);
-    storage.ping = async () => {
-      await query?.();
+    const query = storage.ping;
+    storage.ping = () => {
+      query?.();
       try {
         statSync(path);
       } catch (err) {
