@@ -6,7 +6,7 @@
 //
 //   build/native/bench_relay [updates.tp.bin] [docs clients window batches]
 // The updates are the Y.js V2 update frames tests/bench/fanout.mjs makes (build/bench-cache/
-// fanout-v3-<D>x<C>-<n>.tp.bin): run that once first.
+// fanout-v4-<D>x<C>-<n>.tp.bin): run that once first.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -63,7 +63,7 @@ std::vector<std::vector<Bytes>> read_updates(const std::string& path, std::size_
 }
 
 std::string find_cache(int docs, int clients) {
-  std::string prefix = "fanout-v3-" + std::to_string(docs) + "x" + std::to_string(clients) + "-";
+  std::string prefix = "fanout-v4-" + std::to_string(docs) + "x" + std::to_string(clients) + "-";
   for (const char* dir : {"build/bench-cache", "../build/bench-cache"}) {
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
