@@ -1,5 +1,7 @@
 // The project's server: Bun.serve + the built-in token check (no onUpgrade), every connection
 // joins one Server that enforces the tokens' documentAccess and stores documents in SQLite.
+// WebSockets on any path; the HTTP/SSE transport (GET /sse, POST /sse, POST /message) on the same
+// port, through the same Hub and Server.
 // Started by scripts/serve (Bun); `node host-bun/serve.js` runs the same server on Node.
 //   HOST (127.0.0.1), PORT (3000), TELEPORTAL_SECRET (else a development secret is generated),
 //   TELEPORTAL_DB (SQLite file, default ./data/teleportal.sqlite; postgres://... for PostgreSQL; "memory": none),
@@ -7,6 +9,7 @@
 //   TELEPORTAL_REDIS_URL (redis://host:port: join a cluster), TELEPORTAL_NODE_ID (default random),
 //   TELEPORTAL_HEARTBEAT_MS (10000), TELEPORTAL_PRESENCE_TIMEOUT_MS (30000)
 import { getWebsocketHandlers } from "../wasm/src/websocket-server.js";
+import { getHTTPHandlers, isHTTPTransportRequest } from "../wasm/src/http.js";
 import { Server } from "../wasm/src/server.js";
 import { createTokenManager } from "../wasm/src/token.js";
 import { MemoryDocumentStorage, openPostgresStorage, openSqliteStorage } from "../wasm/src/storage.js";
@@ -58,6 +61,7 @@ const handlers = getWebsocketHandlers({
   onConnect: ({ transport, context, id }) => server.createClient(transport, context, id),
   onDisconnect: (id) => server.disconnectClient(id),
 });
+const httpTransport = getHTTPHandlers({ server, secret, hub: handlers.hub });
 
 // The demo page and its development tokens (host-bun/demo.js; Bun only).
 const demo = demoRoutes({ devSecret, tokens: createTokenManager({ secret }) });
@@ -85,6 +89,7 @@ function listenBun() {
     port,
     fetch(req, srv) {
       if (req.headers.get("upgrade")?.toLowerCase() === "websocket") return handlers.upgrade(req, srv);
+      if (isHTTPTransportRequest(req)) return httpTransport(req);
       if (new URL(req.url).pathname === "/health") return health().then((h) => new Response(h.body, { status: h.status }));
       const page = demo(req);
       if (page) return page;
@@ -99,6 +104,8 @@ function listenBun() {
 async function listenNode() {
   const { createServer } = await import("node:http");
   const http = createServer(async (req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/sse" || path === "/message") return httpTransport.node(req, res);
     const h = req.url === "/health" ? await health() : { status: 404, body: "Not found: connect with a WebSocket on any path" };
     res.writeHead(h.status, { "content-type": "text/plain" });
     res.end(h.body);
@@ -114,12 +121,14 @@ console.log(`Teleportal server listening on ws://${listening.hostname}:${listeni
 if (demo.enabled && globalThis.Bun) console.log(`Demo (development tokens for room "demo"): http://${listening.hostname}:${listening.port}/`);
 console.log(`Token (admin on every document of room "dev-room", valid 24 h):\n${token}`);
 console.log(`Connect: ws://${listening.hostname}:${listening.port}/?token=${token}`);
+console.log(`HTTP/SSE: http://${listening.hostname}:${listening.port}/sse?token=<token> (POST /sse, POST /message)`);
 
 let stopping = false;
 async function stop(signal) {
   if (stopping) return;
   stopping = true;
   console.log(`${signal}: closing ${handlers.hub.connections.size} connection(s)`);
+  await httpTransport.close();
   await handlers.shutdown(1001, "server shutting down");
   await server.close(); // commits what is pending
   await storage.close?.();

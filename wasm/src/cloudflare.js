@@ -1,11 +1,14 @@
 // teleportal/cloudflare: a Durable Object that hosts one room's connections and Server, using the
 // WebSocket Hibernation API, and a router that sends each upgrade to its room's object.
 import { Hub, upgradeTokens, verifyUpgradeRequest } from "./connections.js";
+import { getHTTPHandlers, isHTTPTransportRequest } from "./http.js";
 import { Server } from "./server.js";
 import { createDurableObjectHandlers } from "../dist/hosts/workers.js";
 import { createDurableObjectStorage } from "./storage/durable-object.js";
 
 const ROOM_HEADER = "x-teleportal-room";
+
+export { isHTTPTransportRequest };
 
 /**
  * Picks the Durable Object for an upgrade: one object per room, so load spreads across objects
@@ -77,6 +80,16 @@ export class TeleportalDurableObject {
       ...this.handlerOptions(),
     });
     this.handlers = createDurableObjectHandlers(this.hub, this.server, state);
+    // GET/POST /sse and POST /message: clients of the same Hub and Server (an open stream keeps
+    // the object awake). An onUpgrade hook, when given, decides their context too.
+    const onUpgrade = this.hub.options.onUpgrade;
+    this.http = getHTTPHandlers({
+      server: this.server,
+      hub: this.hub,
+      secret: env?.TELEPORTAL_SECRET,
+      acceptContext: sameRoom,
+      getContext: onUpgrade ? async (request) => (await onUpgrade(request))?.context ?? {} : undefined,
+    });
   }
 
   /** @returns {import("../types/websocket-server").WebsocketHandlersOptions | {}} */
@@ -88,8 +101,12 @@ export class TeleportalDurableObject {
     return {};
   }
 
-  fetch(request) {
-    return this.handlers.fetch(request);
+  async fetch(request) {
+    if (!isHTTPTransportRequest(request)) return this.handlers.fetch(request);
+    const response = await this.http(request);
+    const next = this.server.tick(); // token expiry and unloads of the HTTP clients' documents
+    if (next !== null) await this.state.storage.setAlarm(next);
+    return response;
   }
 
   webSocketMessage(ws, message) {
