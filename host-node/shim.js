@@ -80,10 +80,19 @@ export function createNodeHandlers(hub, WebSocketServer, { maxPayload = 16 * 102
 export async function serveFetch(message, res, handler) {
   const abort = new AbortController();
   res.on("close", () => abort.abort());
-  const { Readable } = await import("node:stream");
   const request = toRequest(message);
   const hasBody = message.method !== "GET" && message.method !== "HEAD";
-  const full = new Request(request, { body: hasBody ? Readable.toWeb(message) : undefined, duplex: "half", signal: abort.signal });
+  // The body as a stream read on demand (a handler that stops reading stops the upload).
+  const chunks = message[Symbol.asyncIterator]();
+  const body = new ReadableStream({
+    async pull(controller) {
+      const { done, value } = await chunks.next();
+      if (done) controller.close();
+      else controller.enqueue(new Uint8Array(value));
+    },
+    cancel: () => message.destroy(),
+  });
+  const full = new Request(request, { body: hasBody ? body : undefined, duplex: "half", signal: abort.signal });
   const response = await handler(full);
   res.writeHead(response.status, [...response.headers].flat());
   res.flushHeaders();

@@ -494,13 +494,12 @@ export function defineHostSuite(name, start, extra, { backpressure = true } = {}
       const mallory = await fetch(await sseUrlOf({ userId: "mallory", room }), { method: "POST", body, headers: { "x-teleportal-client-id": id } });
       assert.equal(mallory.status, 403);
       assert.equal((await mallory.json()).error, "Forbidden");
-      const noToken = await fetch(new URL(`/sse?client-id=${id}`, alice), { method: "POST", body });
+      const noToken = await fetch(new URL(`${alice.pathname}?client-id=${id}`, alice), { method: "POST", body });
       assert.equal(noToken.status, 401);
       await new Promise((r) => setTimeout(r, 100));
       assert.equal(stream.events.filter((e) => e.event === "message").length, 0, "nothing was processed for mallory");
       const own = await fetch(alice, { method: "POST", body, headers: { "x-teleportal-client-id": id } });
-      assert.equal(own.status, 200);
-      assert.deepEqual(await own.json(), { message: "ok" });
+      assert.deepEqual([own.status, await own.json()], [200, { message: "ok" }]);
       const types = await stream.until((events) => {
         const decoded = events.filter((e) => e.event === "message").map((e) => decodeMessage(Buffer.from(e.data, "base64")));
         return decoded.some((m) => m.type === "ack" && m.payload.messageId === "9bc4b470bbcb99a6") && decoded.map((m) => m.payload.type);
@@ -509,7 +508,9 @@ export function defineHostSuite(name, start, extra, { backpressure = true } = {}
       const undecodable = await fetch(alice, { method: "POST", body: messageArray([frames.ping]), headers: { "x-teleportal-client-id": id } });
       assert.equal(undecodable.status, 400);
       assert.deepEqual(await undecodable.json(), { error: "Invalid message array", message: "Failed to decode update message: Invalid version" });
-      const once = await fetch(new URL("/message", alice).toString() + alice.search, { method: "POST", body });
+      const oneShot = new URL(alice);
+      oneShot.pathname = oneShot.pathname.replace(/sse$/, "message");
+      const once = await fetch(oneShot, { method: "POST", body });
       assert.equal(once.status, 200);
       assert.equal(once.headers.get("content-type"), "application/octet-stream");
       const { decodeMessageArray } = await import("teleportal/protocol");
