@@ -273,10 +273,11 @@ test("http vectors: built-in token check; refusals are returned (deviation: the 
   assert.equal((await handler(new Request(`http://x/sse?token=${other}`))).status, 401);
   assert.equal((await handler(new Request("http://x/sse", { method: "POST", body: new Uint8Array(0) }))).status, 401);
   // No secret anywhere: every request is refused (secure by default).
-  const bare = getHTTPHandlers({ server, secret: undefined, logger: () => {} });
   const saved = process.env.TELEPORTAL_SECRET;
   delete process.env.TELEPORTAL_SECRET;
   try {
+    const bare = getHTTPHandlers({ server, logger: () => {} });
+    assert.equal((await bare(new Request("http://x/sse"))).status, 401);
     assert.equal((await bare(new Request(`http://x/sse?token=${token}`))).status, 401);
   } finally {
     if (saved !== undefined) process.env.TELEPORTAL_SECRET = saved;

@@ -60,13 +60,16 @@ export class SseSocket {
   #timer = 0;
   #posting = false;
   #batchMs;
+  #token;
 
   /**
    * @param {string | URL} url the provider's URL with its ?token= (ws: or http:)
-   * @param {{fetch?: typeof fetch, batchMs?: number}} [options]
+   * @param {{fetch?: typeof fetch, batchMs?: number, token?: () => string | undefined}} [options]
+   *   token: the token for each POST (a refreshed one once the server accepted it)
    */
   constructor(url, options = {}) {
     this.#url = sseUrl(url);
+    this.#token = options.token ?? (() => undefined);
     this.#fetch = options.fetch ?? globalThis.fetch;
     this.#batchMs = options.batchMs ?? 20;
     if (typeof this.#fetch !== "function") throw new TypeError("No fetch() for the HTTP transport: pass { fetch }");
@@ -154,7 +157,10 @@ export class SseSocket {
     this.#posting = true;
     let status = 0;
     try {
-      const res = await this.#fetch(this.#url, {
+      const url = new URL(this.#url);
+      const token = this.#token();
+      if (token) url.searchParams.set("token", token);
+      const res = await this.#fetch(url, {
         method: "POST",
         headers: { "content-type": "application/octet-stream", "x-powered-by": "teleportal", "x-teleportal-client-id": this.clientId },
         body: messageArray(batch),

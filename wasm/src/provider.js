@@ -328,7 +328,7 @@ export class TeleportalProvider extends ObservableV2 {
   #tryTransport(name, url) {
     let ws;
     try {
-      ws = name === "http" ? new SseSocket(url, { fetch: this.options.fetch }) : new this.WebSocket(url.toString());
+      ws = name === "http" ? new SseSocket(url, { fetch: this.options.fetch, token: () => this.token }) : new this.WebSocket(url.toString());
     } catch (err) {
       this.#error(new ProviderError("protocol", `Could not open ${url.origin}: ${err?.message ?? err}`, { cause: err }));
       return Promise.resolve(null);
