@@ -61,7 +61,7 @@ const handlers = getWebsocketHandlers({
   onConnect: ({ transport, context, id }) => server.createClient(transport, context, id),
   onDisconnect: (id) => server.disconnectClient(id),
 });
-const httpTransport = getHTTPHandlers({ server, secret, hub: handlers.hub });
+const httpTransport = getHTTPHandlers({ server, secret, hub: handlers.hub, cluster });
 
 // The demo page and its development tokens (host-bun/demo.js; Bun only).
 const demo = demoRoutes({ devSecret, tokens: createTokenManager({ secret }) });

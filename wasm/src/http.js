@@ -4,7 +4,7 @@
 // which frame a server frame answers (wasm/bind/bind_server.cpp: tp_http_body, tp_http_sent);
 // this file only routes requests, moves bytes and waits.
 import { Hub, upgradeTokens, verifyUpgradeRequest } from "./connections.js";
-import { encodeMessageArray } from "./protocol.js";
+import { decodePubSubMessage, encodeMessageArray, encodePubSubMessage } from "./protocol.js";
 import { httpBody, sentFrames } from "./server-core.js";
 
 const encoder = new TextEncoder();
@@ -212,6 +212,60 @@ export function getHTTPHandlers(options) {
   /** @type {Map<string, SsePeer>} */
   const streams = new Map();
 
+  // Scale-out: a POST may land on another node than its stream. The POST's node forwards the body
+  // with the poster's user and room on the stream's channel; the stream's node checks the user,
+  // processes and answers on the POST's reply channel. Channel keys hold no "/", so they are
+  // never document keys (those always do).
+  const cluster = options.cluster ?? null;
+  const clientKey = (id) => `http-client:${id}`;
+  const replyKey = (id) => `http-reply:${id}`;
+  /** @type {Map<string, (answer: any) => void>} */
+  const replies = new Map();
+  cluster?.onMessage((key, message) => {
+    if (!key.startsWith("http-")) return;
+    let envelope;
+    let meta;
+    try {
+      envelope = decodePubSubMessage(message);
+      meta = JSON.parse(envelope.sourceId);
+    } catch {
+      return;
+    }
+    if (key.startsWith("http-reply:")) return replies.get(key.slice("http-reply:".length))?.(meta);
+    const peer = streams.get(key.slice("http-client:".length));
+    if (peer && !peer.ended && typeof meta?.reply === "string") void remotePost(peer, meta, envelope.message);
+  });
+
+  async function remotePost(peer, meta, body) {
+    const answer = (result) => quietly(() => cluster.publish(replyKey(meta.reply), encodePubSubMessage(new Uint8Array(0), JSON.stringify(result))));
+    if (!sameUser(peer.context, meta)) return answer({ status: 403 });
+    const decoded = httpBody(body);
+    if (decoded.error !== undefined) return answer({ status: 400, error: decoded.error });
+    const missing = await process(peer, decoded.frames);
+    return answer(missing === null ? { status: 200 } : { status: 504, missing });
+  }
+
+  // The answer of the node holding stream `id`, or null when none answered in time.
+  async function forward(id, context, body) {
+    const postId = hub.newId();
+    const answered = new Promise((resolve) => {
+      replies.set(postId, resolve);
+      setTimeout(() => resolve(null), settings.ackTimeoutMs + 2000);
+    });
+    try {
+      await cluster.subscribe(replyKey(postId));
+      const meta = { userId: context.userId ?? null, room: context.room ?? null, reply: postId };
+      await cluster.publish(clientKey(id), encodePubSubMessage(body, JSON.stringify(meta)));
+      return await answered;
+    } catch (err) {
+      log("error", "http_cluster_forward_failed", { client_id: id, error: errorText(err) });
+      return null;
+    } finally {
+      replies.delete(postId);
+      quietly(() => cluster.unsubscribe(replyKey(postId)));
+    }
+  }
+
   // The context of a request: the built-in token check (Authorization: Bearer or ?token=), or the
   // application's getContext. A refusal is a Response (returned, never thrown).
   async function authenticate(request) {
@@ -256,9 +310,12 @@ export function getHTTPHandlers(options) {
     const peer = new SsePeer(id, auth.context, () => {
       clearInterval(pings);
       if (streams.get(id) === peer) streams.delete(id);
+      if (cluster) quietly(() => cluster.unsubscribe(clientKey(id)));
       hub.close(id);
     });
     streams.set(id, peer);
+    // POSTs landing on other nodes reach this stream through its channel.
+    if (cluster) await Promise.resolve(quietly(() => cluster.subscribe(clientKey(id))));
     peer.enqueue(encoder.encode(`event:client-id\nid:client-id\ndata: ${id}\n\n`));
     pings = setInterval(() => peer.enqueue(PING_EVENT), settings.pingIntervalMs);
     request.signal?.addEventListener("abort", () => peer.close(1000, "abort"), { once: true });
@@ -286,7 +343,7 @@ export function getHTTPHandlers(options) {
     }
     const decoded = httpBody(body.bytes);
     if (decoded.error !== undefined) return { response: json(400, { error: "Invalid message array", message: decoded.error }) };
-    return { frames: decoded.frames };
+    return { frames: decoded.frames, body: body.bytes };
   }
 
   async function postStream(request, url) {
@@ -307,6 +364,14 @@ export function getHTTPHandlers(options) {
     }
     const read = await readFrames(request);
     if (read.response) return read.response;
+    if ((!peer || peer.ended) && cluster) {
+      const answer = await forward(id, auth.context, read.body);
+      if (answer?.status === 200) return json(200, { message: "ok" }, headers);
+      if (answer?.status === 403) return fail(403, { error: "Forbidden", message: "The token's user or room is not the stream's" }, headers);
+      const missing = answer?.missing ?? read.frames.find((f) => f.needsAnswer)?.id;
+      if (missing === undefined) return json(200, { message: "ok" }, headers);
+      return fail(504, { error: "Failed to receive acknowledgment", message: `ACK timeout for message ${missing}` }, headers);
+    }
     if (!peer || peer.ended) {
       const first = read.frames.find((f) => f.needsAnswer);
       if (first) return fail(504, { error: "Failed to receive acknowledgment", message: `ACK timeout for message ${first.id}` }, headers);
@@ -372,7 +437,16 @@ export function isHTTPTransportRequest(request) {
 
 // The POST's user must be the stream's: same userId and same room.
 function sameUser(stream, post) {
-  return stream?.userId === post?.userId && (stream?.room ?? null) === (post?.room ?? null);
+  return (stream?.userId ?? null) === (post?.userId ?? null) && (stream?.room ?? null) === (post?.room ?? null);
+}
+
+// A cluster call whose failure is logged by the cluster itself: never an unhandled rejection.
+function quietly(call) {
+  try {
+    return Promise.resolve(call()).catch(() => {});
+  } catch {
+    return undefined;
+  }
 }
 
 function pick(o, keys) {

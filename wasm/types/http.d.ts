@@ -34,6 +34,12 @@ export interface HTTPHandlersOptions<Context = ConnectionContext> {
    * onDisconnect hooks and its shutdown. Default: a Hub of its own that joins `server`.
    */
   hub?: unknown;
+  /**
+   * The Server's cluster (teleportal/cluster): a POST /sse landing on another node than its stream
+   * is forwarded to the stream's node (which checks the poster's user and answers). Without it a
+   * POST for a stream this node does not hold gets 504 at once.
+   */
+  cluster?: import("./cluster.js").Cluster;
   /** Bytes a slow stream may have queued before it is closed. Default 16 MiB. */
   maxBufferedBytes?: number;
   logger?: (level: "debug" | "info" | "warn" | "error", event: string, fields: Record<string, unknown>) => void;
