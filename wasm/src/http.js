@@ -241,16 +241,17 @@ export function getHTTPHandlers(options) {
     if (!sameUser(peer.context, meta)) return answer({ status: 403 });
     const decoded = httpBody(body);
     if (decoded.error !== undefined) return answer({ status: 400, error: decoded.error });
-    const missing = await process(peer, decoded.frames);
+    const missing = await deliverAll(peer, decoded.frames);
     return answer(missing === null ? { status: 200 } : { status: 504, missing });
   }
 
   // The answer of the node holding stream `id`, or null when none answered in time.
   async function forward(id, context, body) {
     const postId = hub.newId();
+    let timer;
     const answered = new Promise((resolve) => {
       replies.set(postId, resolve);
-      setTimeout(() => resolve(null), settings.ackTimeoutMs + 2000);
+      timer = setTimeout(() => resolve(null), settings.ackTimeoutMs + 2000);
     });
     try {
       await cluster.subscribe(replyKey(postId));
@@ -261,6 +262,7 @@ export function getHTTPHandlers(options) {
       log("error", "http_cluster_forward_failed", { client_id: id, error: errorText(err) });
       return null;
     } finally {
+      clearTimeout(timer);
       replies.delete(postId);
       quietly(() => cluster.unsubscribe(replyKey(postId)));
     }
@@ -328,7 +330,7 @@ export function getHTTPHandlers(options) {
   }
 
   // Frames in, each non-ack frame's answer awaited; false with the first id left unanswered.
-  async function process(peer, frames) {
+  async function deliverAll(peer, frames) {
     const waits = [];
     for (const f of frames) if (f.needsAnswer) waits.push(peer.waitFor(f.id, settings.ackTimeoutMs).then((ok) => ok || f.id));
     for (const f of frames) hub.message(peer.id, f.frame);
@@ -377,7 +379,7 @@ export function getHTTPHandlers(options) {
       if (first) return fail(504, { error: "Failed to receive acknowledgment", message: `ACK timeout for message ${first.id}` }, headers);
       return json(200, { message: "ok" }, headers);
     }
-    const missing = await process(peer, read.frames);
+    const missing = await deliverAll(peer, read.frames);
     if (missing !== null) return fail(504, { error: "Failed to receive acknowledgment", message: `ACK timeout for message ${missing}` }, headers);
     return json(200, { message: "ok" }, headers);
   }
@@ -391,7 +393,7 @@ export function getHTTPHandlers(options) {
     const peer = new CollectPeer(id, auth.context);
     await hub.open(peer);
     try {
-      await process(peer, read.frames);
+      await deliverAll(peer, read.frames);
       await new Promise((r) => queueMicrotask(r)); // frames sent in the answering turn are written
     } finally {
       await hub.close(id);
