@@ -1,5 +1,7 @@
 // The project's server: Bun.serve + the built-in token check (no onUpgrade), every connection
 // joins one Server that enforces the tokens' documentAccess and stores documents in SQLite.
+// WebSockets on any path; the HTTP/SSE transport (GET /sse, POST /sse, POST /message) on the same
+// port, through the same Hub and Server.
 // Started by scripts/serve (Bun); `node host-bun/serve.js` runs the same server on Node.
 //   HOST (127.0.0.1), PORT (3000), TELEPORTAL_SECRET (else a development secret is generated),
 //   TELEPORTAL_DB (SQLite file, default ./data/teleportal.sqlite; postgres://... for PostgreSQL; "memory": none),
@@ -11,6 +13,7 @@
 //   TELEPORTAL_LOG_LEVEL (debug | info | warn | error, default info: JSON lines on stderr)
 // GET /metrics: Prometheus text; GET /health: 200 or 503 JSON (storage, Redis).
 import { getWebsocketHandlers } from "../wasm/src/websocket-server.js";
+import { getHTTPHandlers, isHTTPTransportRequest } from "../wasm/src/http.js";
 import { Server } from "../wasm/src/server.js";
 import { createTokenManager } from "../wasm/src/token.js";
 import { MemoryDocumentStorage, openPostgresStorage, openSqliteStorage } from "../wasm/src/storage.js";
@@ -79,6 +82,7 @@ const handlers = getWebsocketHandlers({
   onConnect: ({ transport, context, id }) => server.createClient(transport, context, id),
   onDisconnect: (id) => server.disconnectClient(id),
 });
+const httpTransport = getHTTPHandlers({ server, secret, hub: handlers.hub, cluster });
 
 // The demo page and its development tokens (host-bun/demo.js; Bun only).
 const demo = demoRoutes({ devSecret, tokens: createTokenManager({ secret }) });
@@ -110,6 +114,7 @@ function listenBun() {
     port,
     fetch(req, srv) {
       if (req.headers.get("upgrade")?.toLowerCase() === "websocket") return handlers.upgrade(req, srv);
+      if (isHTTPTransportRequest(req)) return httpTransport(req);
       const path = new URL(req.url).pathname;
       if (path === "/health") return health().then((h) => new Response(h.body, { status: h.status, headers: { "content-type": h.type } }));
       if (path === "/metrics") return ((m) => new Response(m.body, { status: m.status, headers: { "content-type": m.type } }))(metrics());
@@ -126,7 +131,8 @@ function listenBun() {
 async function listenNode() {
   const { createServer } = await import("node:http");
   const http = createServer(async (req, res) => {
-    const path = req.url.split("?", 1)[0];
+    const path = (req.url ?? "/").split("?", 1)[0];
+    if (path === "/sse" || path === "/message") return httpTransport.node(req, res);
     const h =
       path === "/health" ? await health()
       : path === "/metrics" ? metrics()
@@ -145,12 +151,14 @@ console.log(`Teleportal server listening on ws://${listening.hostname}:${listeni
 if (demo.enabled && globalThis.Bun) console.log(`Demo (development tokens for room "demo"): http://${listening.hostname}:${listening.port}/`);
 console.log(`Token (admin on every document of room "dev-room", valid 24 h):\n${token}`);
 console.log(`Connect: ws://${listening.hostname}:${listening.port}/?token=${token}`);
+console.log(`HTTP/SSE: http://${listening.hostname}:${listening.port}/sse?token=<token> (POST /sse, POST /message)`);
 
 let stopping = false;
 async function stop(signal) {
   if (stopping) return;
   stopping = true;
   console.log(`${signal}: closing ${handlers.hub.connections.size} connection(s)`);
+  await httpTransport.close();
   await handlers.shutdown(1001, "server shutting down");
   await server.close(); // commits what is pending
   await storage.close?.();

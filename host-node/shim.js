@@ -71,3 +71,42 @@ export function createNodeHandlers(hub, WebSocketServer, { maxPayload = 16 * 102
     },
   };
 }
+
+/**
+ * Plain HTTP requests (the HTTP/SSE transport) on node:http: the IncomingMessage as a Request
+ * whose body streams and whose signal aborts when the client goes away, and the Response written
+ * back as it streams (an SSE body chunk by chunk).
+ */
+export async function serveFetch(message, res, handler) {
+  const abort = new AbortController();
+  res.on("close", () => abort.abort());
+  const request = toRequest(message);
+  const hasBody = message.method !== "GET" && message.method !== "HEAD";
+  // The body as a stream read on demand (a handler that stops reading stops the upload).
+  const chunks = message[Symbol.asyncIterator]();
+  const body = new ReadableStream({
+    async pull(controller) {
+      const { done, value } = await chunks.next();
+      if (done) controller.close();
+      else controller.enqueue(new Uint8Array(value));
+    },
+    cancel: () => message.destroy(),
+  });
+  const full = new Request(request, { body: hasBody ? body : undefined, duplex: "half", signal: abort.signal });
+  const response = await handler(full);
+  res.writeHead(response.status, [...response.headers].flat());
+  res.flushHeaders();
+  if (!response.body) return void res.end();
+  const reader = response.body.getReader();
+  abort.signal.addEventListener("abort", () => reader.cancel().catch(() => {}), { once: true });
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!res.write(value)) await new Promise((r) => res.once("drain", r).once("close", r));
+    }
+  } catch {
+    // the client went away
+  }
+  res.end();
+}

@@ -12,6 +12,7 @@
 
 #include "tp/protocol/envelope.hpp"
 #include "tp/protocol/message.hpp"
+#include "tp/server/http.hpp"
 
 using namespace tp;
 using namespace tp::protocol;
@@ -59,6 +60,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto parts = split_message_array(input);
     if (!parts.ok() || parts.value().size() != arr.value().size()) fail();
   }
+  // The HTTP transport's body rule is the message-array rule, element by element.
+  auto body = tp::server::decode_http_body(input);
+  if (body.error.empty() != arr.ok() || (arr.ok() && body.frames.size() != arr.value().size())) fail();
+  (void)tp::server::classify_sent_frame(input);
   auto ps = decode_pubsub_message(input);
   if (ps.ok()) {
     Bytes re = encode_pubsub_message(ps.value().message, ps.value().source_id);

@@ -14,9 +14,9 @@ import { YClient, until } from "./yclient.mjs";
 const bun = fileURLToPath(new URL("../node_modules/.bin/bun", import.meta.url));
 const serve = fileURLToPath(new URL("../../host-bun/serve.js", import.meta.url));
 
-async function start(env = {}) {
+async function start(env = {}, runtime = bun) {
   const db = join(mkdtempSync(join(tmpdir(), "tp-serve-")), "serve.sqlite");
-  const child = spawn(bun, [serve], { env: { ...process.env, PORT: "0", TELEPORTAL_SECRET: "", TELEPORTAL_DB: db, ...env } });
+  const child = spawn(runtime, [serve], { env: { ...process.env, PORT: "0", TELEPORTAL_SECRET: "", TELEPORTAL_DB: db, ...env } });
   let out = "";
   child.stdout.on("data", (d) => (out += d));
   child.stderr.on("data", (d) => (out += d));
@@ -53,3 +53,35 @@ test("serve: TELEPORTAL_SECRET is honoured (tokens signed with another secret ar
   srv.child.kill("SIGTERM");
   await once(srv.child, "exit");
 });
+
+for (const [name, runtime] of [["Bun", bun], ["Node", process.execPath]]) {
+  test(`serve (${name}): the HTTP/SSE transport on the same port syncs with a WebSocket client; SIGTERM ends the stream`, async () => {
+    const srv = await start({}, runtime);
+    const { TeleportalProvider } = await import("teleportal/provider");
+    const WebSocket = (await import("ws")).default;
+    const token = new URL(srv.url).searchParams.get("token");
+    const url = srv.base;
+    const overHttp = new TeleportalProvider({ url, token, transports: ["http"] });
+    const overWs = new TeleportalProvider({ url, token, WebSocket, transports: ["websocket"] });
+    try {
+      const a = overHttp.open("served-doc");
+      const b = overWs.open("served-doc");
+      await Promise.all([a.synced, b.synced]);
+      assert.equal(overHttp.transport, "http");
+      a.doc.getText("t").insert(0, "sse ");
+      b.doc.getText("t").insert(0, "ws ");
+      await until(() => a.doc.getText("t").toString() === b.doc.getText("t").toString() && a.doc.getText("t").length === 7, { what: "convergence" });
+      await overHttp.flush();
+      const statuses = [];
+      overHttp.on("status", (s) => statuses.push(s));
+      srv.child.kill("SIGTERM");
+      const [code] = await once(srv.child, "exit");
+      assert.equal(code, 0, srv.output());
+      await until(() => statuses.includes("disconnected"), { what: "the stream ended" });
+    } finally {
+      overHttp.destroy();
+      overWs.destroy();
+    }
+  });
+}
+

@@ -475,8 +475,193 @@ export function defineHostSuite(name, start, extra, { backpressure = true } = {}
       await c.close();
     });
 
+    // The HTTP/SSE transport (teleportal/http) on the builtin host: same port, Hub and Server.
+    const sseUrlOf = async (claims) => {
+      const u = new URL(host.url("builtin", { token: await mintToken(claims) }).replace(/^ws/, "http"));
+      u.pathname = u.pathname.endsWith("/") ? `${u.pathname}sse` : `${u.pathname}/sse`;
+      return u;
+    };
+
+    test("http: GET /sse streams the client-id event; mallory's POST for alice's stream is refused (403), alice's own is served", async () => {
+      const room = `sse-${Date.now()}`;
+      const alice = await sseUrlOf({ userId: "alice", room });
+      const stream = await openSse(alice);
+      assert.equal(stream.response.headers.get("content-type"), "text/event-stream");
+      assert.equal(stream.response.headers.get("x-powered-by"), "teleportal");
+      const id = stream.response.headers.get("x-teleportal-client-id");
+      await stream.until((events) => events[0]?.event === "client-id" && events[0].data === id, "client-id event");
+      const body = messageArray([frames.syncStep1]);
+      const mallory = await fetch(await sseUrlOf({ userId: "mallory", room }), { method: "POST", body, headers: { "x-teleportal-client-id": id } });
+      assert.equal(mallory.status, 403);
+      assert.equal((await mallory.json()).error, "Forbidden");
+      const noToken = await fetch(new URL(`${alice.pathname}?client-id=${id}`, alice), { method: "POST", body });
+      assert.equal(noToken.status, 401);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(stream.events.filter((e) => e.event === "message").length, 0, "nothing was processed for mallory");
+      const own = await fetch(alice, { method: "POST", body, headers: { "x-teleportal-client-id": id } });
+      assert.deepEqual([own.status, await own.json()], [200, { message: "ok" }]);
+      const types = await stream.until((events) => {
+        const decoded = events.filter((e) => e.event === "message").map((e) => decodeMessage(Buffer.from(e.data, "base64")));
+        return decoded.some((m) => m.type === "ack" && m.payload.messageId === "9bc4b470bbcb99a6") && decoded.map((m) => m.payload.type);
+      }, "replies on the stream");
+      assert.deepEqual(types.slice(0, 3), ["sync-step-2", "sync-step-1", "ack"]);
+      const undecodable = await fetch(alice, { method: "POST", body: messageArray([frames.ping]), headers: { "x-teleportal-client-id": id } });
+      assert.equal(undecodable.status, 400);
+      assert.deepEqual(await undecodable.json(), { error: "Invalid message array", message: "Failed to decode update message: Invalid version" });
+      const oneShot = new URL(alice);
+      oneShot.pathname = oneShot.pathname.replace(/sse$/, "message");
+      const once = await fetch(oneShot, { method: "POST", body });
+      assert.equal(once.status, 200);
+      assert.equal(once.headers.get("content-type"), "application/octet-stream");
+      const { decodeMessageArray } = await import("teleportal/protocol");
+      assert.deepEqual(decodeMessageArray(new Uint8Array(await once.arrayBuffer())).map((m) => m.payload.type), ["sync-step-2", "sync-step-1", "ack"]);
+      // The stream went through the Hub's hooks like a WebSocket; the client going away disconnects it.
+      assert.ok((await host.stats("builtin", room)).connects.some((c) => c.id === id), "onConnect ran for the stream");
+      stream.close();
+      // workerd notices a client that went away when a write fails: the pings (every 5 s) do that.
+      await eventually(async () => (await host.stats("builtin", room)).disconnects[id] === 1, { timeout: 15_000, what: "onDisconnect after the client went away" });
+    });
+
+    test("http: a Y.Doc over SSE + POST and a Y.Doc over WebSocket edit one document and converge", async () => {
+      const room = `conv-${Date.now()}`;
+      const base = host.url("builtin", {});
+      const { TeleportalProvider } = await import("teleportal/provider");
+      const overHttp = new TeleportalProvider({ url: base, token: await mintToken({ userId: "h", room }), transports: ["http"] });
+      const overWs = new TeleportalProvider({ url: base, token: await mintToken({ userId: "w", room }), WebSocket, transports: ["websocket"] });
+      try {
+        const a = overHttp.open("notes");
+        const b = overWs.open("notes");
+        await Promise.all([a.synced, b.synced]);
+        assert.equal(overHttp.transport, "http");
+        assert.equal(overWs.transport, "websocket");
+        a.doc.getText("t").insert(0, "over http. ");
+        b.doc.getText("t").insert(0, "over ws. ");
+        await eventually(() => a.doc.getText("t").toString() === b.doc.getText("t").toString() && a.doc.getText("t").length === 20, { what: "convergence" });
+        await Promise.all([overHttp.flush(), overWs.flush()]);
+        // A late reader over HTTP gets the whole document from the server.
+        const late = new TeleportalProvider({ url: base, token: await mintToken({ userId: "late", room }), transports: ["http"] });
+        const c = late.open("notes");
+        await c.synced;
+        await eventually(() => c.doc.getText("t").toString() === a.doc.getText("t").toString(), { what: "late reader" });
+        late.destroy();
+      } finally {
+        overHttp.destroy();
+        overWs.destroy();
+      }
+    });
+
+    test("http: a provider whose WebSocket is refused falls back to HTTP, syncs, and moves back once WebSockets work", async () => {
+      const room = `fallback-${Date.now()}`;
+      const base = host.url("builtin", {});
+      const { TeleportalProvider } = await import("teleportal/provider");
+      let blocked = true;
+      // A WebSocket whose connections are refused (a closed port) while `blocked`: what a proxy
+      // that drops upgrades looks like to the client.
+      class Blockable extends WebSocket {
+        constructor(url, ...rest) {
+          const u = new URL(url);
+          if (blocked) u.port = String(refusedPort);
+          super(u, ...rest);
+        }
+      }
+      const peer = new TeleportalProvider({ url: base, token: await mintToken({ userId: "peer", room }), WebSocket, transports: ["websocket"] });
+      const p = new TeleportalProvider({ url: base, token: await mintToken({ userId: "fb", room }), WebSocket: Blockable, upgradeProbeInterval: 300 });
+      const upgraded = new Promise((r) => p.on("upgrade", r));
+      try {
+        const d = p.open("notes");
+        const e = peer.open("notes");
+        await Promise.all([d.synced, e.synced]);
+        assert.equal(p.transport, "http");
+        d.doc.getText("t").insert(0, "from the fallback");
+        await eventually(() => e.doc.getText("t").toString() === "from the fallback", { what: "relay from the HTTP client" });
+        blocked = false;
+        await upgraded;
+        await eventually(() => p.transport === "websocket" && d.isSynced, { what: "upgraded to websocket" });
+        e.doc.getText("t").insert(0, "back on ws: ");
+        await eventually(() => d.doc.getText("t").toString() === "back on ws: from the fallback", { what: "relay after the upgrade" });
+      } finally {
+        p.destroy();
+        peer.destroy();
+      }
+    });
+
     extra?.(() => host);
   });
+}
+
+// A loopback port with nothing listening (bound, then closed).
+const refusedPort = await new Promise((resolve) => {
+  import("node:net").then(({ createServer }) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+});
+
+function messageArray(list) {
+  const parts = [];
+  for (const f of list) {
+    let n = f.length;
+    const len = [];
+    while (n > 0x7f) {
+      len.push((n & 0x7f) | 0x80);
+      n >>>= 7;
+    }
+    len.push(n);
+    parts.push(Uint8Array.from(len), f);
+  }
+  return Buffer.concat(parts);
+}
+
+/** GET /sse with fetch: parsed events so far, and until(fn) waiting for fn(events) to be truthy. */
+async function openSse(url) {
+  const abort = new AbortController();
+  const response = await fetch(url, { signal: abort.signal });
+  assert.equal(response.status, 200);
+  const events = [];
+  const waiters = new Set();
+  (async () => {
+    const decoder = new TextDecoder();
+    let text = "";
+    try {
+      for await (const chunk of response.body) {
+        text += decoder.decode(chunk, { stream: true });
+        let end;
+        while ((end = text.indexOf("\n\n")) >= 0) {
+          const e = {};
+          for (const line of text.slice(0, end).split("\n")) {
+            const i = line.indexOf(":");
+            e[line.slice(0, i)] = line.slice(i + 1).replace(/^ /, "");
+          }
+          events.push(e);
+          text = text.slice(end + 2);
+        }
+        for (const w of [...waiters]) w();
+      }
+    } catch {
+      // aborted
+    }
+  })();
+  return {
+    response,
+    events,
+    close: () => abort.abort(),
+    until: (fn, what) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          const v = fn(events);
+          if (!v) return;
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve(v);
+        };
+        const timer = setTimeout(() => (waiters.delete(check), reject(new Error(`timed out waiting for ${what}: ${JSON.stringify(events)}`))), 5000);
+        waiters.add(check);
+        check();
+      }),
+  };
 }
 
 export { eventually, toHex, hex };

@@ -46,6 +46,18 @@ test("wrangler bundles host-workers/ and the bundle serves Y.js sync in workerd"
     await until(() => b.doc.getText("t").toString() === "deployed", { what: "sync through the wrangler bundle" });
     const res = await fetch(`http://${base}/`);
     assert.equal(res.status, 426);
+    // The deployed Worker routes the HTTP/SSE transport to the room's object too.
+    const { TeleportalProvider } = await import("teleportal/provider");
+    const overHttp = new TeleportalProvider({ url: `ws://${base}/`, token: await mintToken({ userId: "carol", room: "r1" }, { secret: "deployed-secret" }), transports: ["http"] });
+    try {
+      const c = overHttp.open("doc");
+      await c.synced;
+      await until(() => c.doc.getText("t").toString() === "deployed", { what: "the document over HTTP/SSE" });
+      c.doc.getText("t").insert(0, "sse+");
+      await until(() => b.doc.getText("t").toString() === "sse+deployed", { what: "an HTTP client's edit reaches a WebSocket client" });
+    } finally {
+      overHttp.destroy();
+    }
     await Promise.all([a.close(), b.close()]);
   } finally {
     await mf.dispose();

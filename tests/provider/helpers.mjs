@@ -8,9 +8,12 @@ import { TeleportalProvider } from "teleportal/provider";
 export { WebSocket };
 export { mintToken } from "../hosts/suite.mjs"; // (claims, { secret, expiresIn })
 
-/** A provider with short delays, so reconnect tests take milliseconds. */
+/**
+ * A provider with short delays, so reconnect tests take milliseconds. WebSocket only: these tests
+ * time and count WebSocket attempts (the HTTP fallback is tested in tests/hosts/suite.mjs).
+ */
 export function provider(url, options = {}) {
-  return new TeleportalProvider({ url, WebSocket, minDelay: 20, maxDelay: 200, batchMs: 5, ...options });
+  return new TeleportalProvider({ url, WebSocket, minDelay: 20, maxDelay: 200, batchMs: 5, transports: ["websocket"], ...options });
 }
 
 /** Polls `pred` every 10 ms; rejects after `timeout` ms with `what` in the message. */

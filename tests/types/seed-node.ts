@@ -1,6 +1,7 @@
 // The documentation's Node example (with the upgrade event on the http server).
 import { createServer } from "http";
 import { getWebsocketHandlers } from "teleportal/websocket-server";
+import { getHTTPHandlers } from "teleportal/http";
 import { Server } from "teleportal/server";
 import { decodeMessage } from "teleportal/protocol";
 import { mergeUpdatesV2 } from "teleportal/updates";
@@ -15,7 +16,11 @@ const handlers = getWebsocketHandlers({
   },
 });
 
-const httpServer = createServer();
+// The HTTP/SSE transport on the same port and Hub.
+const http = getHTTPHandlers({ server, secret: "dev-secret", hub: handlers.hub });
+const httpServer = createServer((req, res) => {
+  void http.node(req, res);
+});
 httpServer.on("upgrade", (request, socket, head) => {
   handlers.upgrade(request, socket, head);
 });

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "tp/protocol/message.hpp"
+#include "tp/server/http.hpp"
 #include "tp/server/server.hpp"
 #include "tp/server/upgrade.hpp"
 
@@ -52,6 +53,7 @@ enum Kind : std::int32_t {
   kText = 16,       // an error or a text result: [5,6]
   kVerdict = 17,    // authenticateUpgrade: [4] status, [7] ok, [2,3] context JSON, [5,6] body
   kSample = 18,     // metrics: [5,6] sample name with labels (no prefix), [2,3] its value (f64, little-endian)
+  kHttpFrame = 30,  // httpBody / sentFrames: [2,3] frame or acked id, [4] flag, [5,6] message id
 };
 
 // What JS reads after each call: where the arenas are and the scalar results.
@@ -371,6 +373,34 @@ EMSCRIPTEN_KEEPALIVE std::int32_t tp_inspect_frame(std::int32_t len) {
   Writer w;
   if (!v.reply.empty()) w.record(kSend, 0, w.bytes(v.reply), 0, {});
   if (!v.error.empty()) w.record(kText, 0, {}, 0, w.text(v.error));
+  return w.finish();
+}
+
+// HTTP/SSE transport. input: a POST body (message array). One kHttpFrame per frame ([2,3] the
+// frame, [4] 1 when the poster waits for the server's answer, [5,6] its message id), or one kText
+// with the error when the body is not a valid message array (then nothing is processed).
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_http_body(std::int32_t len) {
+  auto body = srv::decode_http_body(input_bytes(0, len));
+  Writer w;
+  if (!body.error.empty()) {
+    w.record(kText, 0, {}, 0, w.text(body.error));
+    return w.finish();
+  }
+  for (const auto& f : body.frames) {
+    w.record(kHttpFrame, 0, w.bytes(f.frame), f.needs_answer ? 1 : 0, w.text({f.id.data(), f.id.size()}));
+  }
+  return w.finish();
+}
+
+// input: `count` frames the server sent to HTTP clients (input_list layout). One kHttpFrame per
+// frame: [5,6] its message id (the SSE event id), [4] 1 for an ack or NACK, [2,3] the id it answers.
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_http_sent(std::int32_t count) {
+  auto frames = input_list(0, static_cast<std::size_t>(count));
+  Writer w;
+  for (ByteView frame : frames) {
+    auto c = srv::classify_sent_frame(frame);
+    w.record(kHttpFrame, 0, w.text(c.answers), c.is_ack ? 1 : 0, w.text({c.id.data(), c.id.size()}));
+  }
   return w.finish();
 }
 

@@ -1,12 +1,15 @@
 // teleportal/cloudflare: a Durable Object that hosts one room's connections and Server, using the
 // WebSocket Hibernation API, and a router that sends each upgrade to its room's object.
 import { Hub, upgradeTokens, verifyUpgradeRequest } from "./connections.js";
+import { getHTTPHandlers, isHTTPTransportRequest } from "./http.js";
 import { Server } from "./server.js";
 import { createDurableObjectHandlers } from "../dist/hosts/workers.js";
 import { createDurableObjectStorage } from "./storage/durable-object.js";
 import { CONTENT_TYPE } from "./metrics.js";
 
 const ROOM_HEADER = "x-teleportal-room";
+
+export { isHTTPTransportRequest };
 
 /**
  * Picks the Durable Object for an upgrade: one object per room, so load spreads across objects
@@ -78,6 +81,16 @@ export class TeleportalDurableObject {
       ...this.handlerOptions(),
     });
     this.handlers = createDurableObjectHandlers(this.hub, this.server, state);
+    // GET/POST /sse and POST /message: clients of the same Hub and Server (an open stream keeps
+    // the object awake). An onUpgrade hook, when given, decides their context too.
+    const onUpgrade = this.hub.options.onUpgrade;
+    this.http = getHTTPHandlers({
+      server: this.server,
+      hub: this.hub,
+      secret: env?.TELEPORTAL_SECRET,
+      acceptContext: sameRoom,
+      getContext: onUpgrade ? async (request) => (await onUpgrade(request))?.context ?? {} : undefined,
+    });
   }
 
   /** @returns {import("../types/websocket-server").WebsocketHandlersOptions | {}} */
@@ -89,13 +102,17 @@ export class TeleportalDurableObject {
     return {};
   }
 
-  fetch(request) {
+  async fetch(request) {
     // This object's counters (the same names as GET /metrics of the Bun and Node server). The
     // Worker routes GET /metrics like an upgrade (routeToRoom: the token's room picks the object).
     if (request.method === "GET" && new URL(request.url).pathname.endsWith("/metrics") && request.headers.get("upgrade") === null) {
       return new Response(this.server.metrics(this.hub.metricSamples()), { headers: { "content-type": CONTENT_TYPE } });
     }
-    return this.handlers.fetch(request);
+    if (!isHTTPTransportRequest(request)) return this.handlers.fetch(request);
+    const response = await this.http(request);
+    const next = this.server.tick(); // token expiry and unloads of the HTTP clients' documents
+    if (next !== null) await this.state.storage.setAlarm(next);
+    return response;
   }
 
   webSocketMessage(ws, message) {

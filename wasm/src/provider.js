@@ -7,6 +7,7 @@ import * as Y from "yjs";
 import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from "y-protocols/awareness";
 import { ObservableV2 } from "lib0/observable";
 import { PING, PONG, decodeEnvelope, decodeMessage, encodeEnvelope, encodeMessage, getMessageId, startsWith } from "./provider-codec.js";
+import { SseSocket } from "./provider-http.js";
 
 /** Close code a server uses when a token expired without an in-band refresh. */
 export const TOKEN_EXPIRED = 4401;
@@ -115,6 +116,13 @@ export class TeleportalDocument extends ObservableV2 {
  *   that receives nothing for two intervals is dropped and re-established
  * @property {number} [refreshMargin] ms before expiry at which getToken is called (default 60000,
  *   at most a quarter of the token's lifetime)
+ * @property {Array<"websocket" | "http">} [transports] tried in order on each connect, starting at
+ *   the last one that worked (default ["websocket", "http"]: HTTP/SSE when the WebSocket fails)
+ * @property {{websocket?: number, http?: number}} [transportTimeouts] ms a transport may take to
+ *   open (default 5000 / 10000)
+ * @property {number} [upgradeProbeInterval] while on a fallback transport: ms before a WebSocket is
+ *   tried again (default 30000; doubles per failed probe up to 300000)
+ * @property {typeof fetch} [fetch] fetch for the HTTP transport (default globalThis.fetch)
  */
 
 /**
@@ -131,7 +139,7 @@ export class TeleportalProvider extends ObservableV2 {
   /** @type {WebSocket | null} */
   #ws = null;
   #attempt = 0;
-  #timers = { reconnect: 0, ping: 0, refresh: 0, flush: 0 };
+  #timers = { reconnect: 0, ping: 0, refresh: 0, flush: 0, probe: 0 };
   #lastReceived = 0;
   #flushScheduled = false;
   /** Frames sent and not yet acknowledged: messageId -> what they were. */
@@ -140,13 +148,27 @@ export class TeleportalProvider extends ObservableV2 {
   #idleWaiters = [];
   #wantConnected = true;
   #run = 0; // connect attempts; a stale one (disconnect() while getToken ran) gives up
+  /** The transport in use ("websocket" | "http"), null while not connected. */
+  transport = null;
+  #lastTransport = 0; // index into options.transports of the last one that opened
+  #probeDelay = 0;
 
   /** @param {ProviderOptions} options */
   constructor(options) {
     super();
-    this.options = { batchMs: 20, minDelay: 250, maxDelay: 10_000, pingInterval: 15_000, refreshMargin: 60_000, ...options };
+    this.options = {
+      batchMs: 20,
+      minDelay: 250,
+      maxDelay: 10_000,
+      pingInterval: 15_000,
+      refreshMargin: 60_000,
+      transports: ["websocket", "http"],
+      upgradeProbeInterval: 30_000,
+      ...options,
+    };
+    this.options.transportTimeouts = { websocket: 5000, http: 10_000, ...options.transportTimeouts };
     this.WebSocket = options.WebSocket ?? globalThis.WebSocket;
-    if (typeof this.WebSocket !== "function") {
+    if (this.options.transports.includes("websocket") && typeof this.WebSocket !== "function") {
       throw new TypeError("No WebSocket class: pass { WebSocket } (for example the ws package's) on Node 20");
     }
     this.url = new URL(options.url); // throws here, not later in a reconnect
@@ -284,22 +306,63 @@ export class TeleportalProvider extends ObservableV2 {
     if (this.options.getToken && token === undefined) return this.#dropped();
     const url = new URL(this.url);
     if (token) url.searchParams.set("token", token);
+    // Each transport in turn, from the last one that worked (spec 4.8); all failed: back off.
+    const names = this.options.transports;
+    for (let k = 0; k < names.length; k++) {
+      const index = (this.#lastTransport + k) % names.length;
+      const ws = await this.#tryTransport(names[index], url);
+      if (run !== this.#run || !this.#wantConnected) {
+        ws?.close(1000, "client disconnect");
+        if (run === this.#run) this.#setStatus("disconnected");
+        return;
+      }
+      if (ws) {
+        this.#lastTransport = index;
+        return this.#adopt(ws, names[index], index);
+      }
+    }
+    this.#dropped();
+  }
+
+  // Opens one transport; resolves with it once open, or null (error, close or timeout first).
+  #tryTransport(name, url) {
     let ws;
     try {
-      ws = new this.WebSocket(url.toString());
+      ws = name === "http" ? new SseSocket(url, { fetch: this.options.fetch, token: () => this.token }) : new this.WebSocket(url.toString());
     } catch (err) {
       this.#error(new ProviderError("protocol", `Could not open ${url.origin}: ${err?.message ?? err}`, { cause: err }));
-      return this.#dropped();
+      return Promise.resolve(null);
     }
-    this.#ws = ws;
     ws.binaryType = "arraybuffer";
-    ws.onopen = () => {
-      this.#lastReceived = Date.now();
-      this.#setStatus("connected");
-      this.#scheduleRefresh();
-      this.#timers.ping = setInterval(() => this.#ping(), this.options.pingInterval);
-      for (const d of this.documents.values()) this.#start(d);
-    };
+    return new Promise((resolve) => {
+      const early = [];
+      const timer = setTimeout(() => fail(), this.options.transportTimeouts[name] ?? 10_000);
+      const fail = () => {
+        clearTimeout(timer);
+        ws.onopen = ws.onmessage = ws.onclose = null;
+        ws.onerror = () => {}; // closing a connecting socket reports an error
+        try {
+          ws.close();
+        } catch {
+          // never opened
+        }
+        resolve(null);
+      };
+      ws.onmessage = (event) => early.push(event);
+      ws.onerror = () => {};
+      ws.onclose = fail;
+      ws.onopen = () => {
+        clearTimeout(timer);
+        ws._early = early;
+        resolve(ws);
+      };
+    });
+  }
+
+  // An open transport becomes the connection.
+  #adopt(ws, name, index) {
+    this.#ws = ws;
+    this.transport = name;
     ws.onmessage = (event) => {
       this.#lastReceived = Date.now();
       this.#attempt = 0; // the server talks to us: the next drop starts the backoff afresh
@@ -313,6 +376,39 @@ export class TeleportalProvider extends ObservableV2 {
       this.#dropped();
     };
     ws.onerror = () => {}; // a close event follows
+    this.#lastReceived = Date.now();
+    this.#setStatus("connected");
+    this.#scheduleRefresh();
+    this.#timers.ping = setInterval(() => this.#ping(), this.options.pingInterval);
+    for (const d of this.documents.values()) this.#start(d);
+    const early = ws._early ?? [];
+    delete ws._early;
+    for (const event of early) ws.onmessage?.(event);
+    if (index > 0 && this.options.transports[0] === "websocket") {
+      this.#probeDelay = this.options.upgradeProbeInterval;
+      this.#scheduleProbe(ws);
+    }
+  }
+
+  // On a fallback transport: try a WebSocket now and then; once one opens, reconnect over it.
+  #scheduleProbe(current) {
+    clearTimeout(this.#timers.probe);
+    this.#timers.probe = setTimeout(async () => {
+      if (this.#ws !== current) return;
+      const url = new URL(this.url);
+      if (this.token) url.searchParams.set("token", this.token);
+      const probe = await this.#tryTransport("websocket", url);
+      if (this.#ws !== current) return probe?.close(1000, "upgrade probe");
+      if (!probe) {
+        this.#probeDelay = Math.min(2 * this.#probeDelay, 300_000);
+        return this.#scheduleProbe(current);
+      }
+      probe.close(1000, "upgrade probe");
+      this.emit("upgrade", ["websocket"]);
+      this.#lastTransport = 0;
+      this.#dropped({ now: true });
+      current.close(1000, "upgrading to websocket");
+    }, this.#probeDelay);
   }
 
   #ping() {
@@ -327,11 +423,13 @@ export class TeleportalProvider extends ObservableV2 {
   }
 
   // The socket is gone: forget what was in flight (the next sync carries it) and maybe retry.
-  #dropped() {
+  #dropped({ now = false } = {}) {
     const ws = this.#ws;
     this.#ws = null;
+    this.transport = null;
     if (ws) ws.onopen = ws.onmessage = ws.onclose = null;
     clearInterval(this.#timers.ping);
+    clearTimeout(this.#timers.probe);
     this.#pending.clear();
     this.#flushScheduled = false;
     for (const d of this.documents.values()) {
@@ -342,7 +440,7 @@ export class TeleportalProvider extends ObservableV2 {
     }
     this.#setStatus("disconnected");
     if (!this.#wantConnected || this.status === "closed") return;
-    const d = Math.min(this.options.maxDelay, this.options.minDelay * 2 ** this.#attempt++);
+    const d = now ? 0 : Math.min(this.options.maxDelay, this.options.minDelay * 2 ** this.#attempt++);
     this.#timers.reconnect = setTimeout(() => this.#open(), d / 2 + (Math.random() * d) / 2);
   }
 

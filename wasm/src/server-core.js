@@ -32,6 +32,7 @@ export const Kind = Object.freeze({
   text: 16,
   verdict: 17,
   sample: 18,
+  httpFrame: 30,
 });
 export const LEVELS = ["debug", "info", "warn", "error"];
 
@@ -195,4 +196,34 @@ export function coreMetrics(server) {
     }
   });
   return samples;
+/**
+ * A POST body of the HTTP transport (a message array): {frames: [{frame, id, needsAnswer}]}, or
+ * {error} when it is not a valid message array (then none of it is processed).
+ */
+export function httpBody(body) {
+  beforeCall();
+  input(body.length);
+  putBytes(body, 0);
+  const n = core._tp_http_body(body.length);
+  const out = { frames: [] };
+  read(n, (r) => {
+    for (let i = 0; i < r.n; i++) {
+      if (r.kind(i) === Kind.text) out.error = r.text(i);
+      else out.frames.push({ frame: r.bytes(i).slice(), id: r.text(i), needsAnswer: r.field(i, 4) === 1 });
+    }
+  });
+  if (out.error !== undefined) out.frames = [];
+  return out;
+}
+
+/** Frames sent to HTTP clients, in one call: [{id, answers}] (answers: the acked id, or null). */
+export function sentFrames(frames) {
+  beforeCall();
+  putList(frames, 0);
+  const n = core._tp_http_sent(frames.length);
+  const out = [];
+  read(n, (r) => {
+    for (let i = 0; i < r.n; i++) out.push({ id: r.text(i), answers: r.field(i, 4) === 1 ? r.bytesText(i) : null });
+  });
+  return out;
 }

@@ -516,9 +516,12 @@ export class Server {
     if (reading) {
       if (!topic) this.#topics.set(number, (topic = { key: r.text(i), readers: new Set() }));
       topic.readers.add(client);
+      // Readers the runtime's native fan-out does not reach (HTTP/SSE streams beside Bun's sockets).
+      if (entry && !(entry.views && entry.transport.canPublish)) (topic.foreign ??= new Set()).add(client);
       entry?.transport.subscribe?.(topic.key);
     } else if (topic) {
       topic.readers.delete(client);
+      topic.foreign?.delete(client);
       if (topic.readers.size === 0) this.#topics.delete(number);
       entry?.transport.unsubscribe?.(topic.key);
     }
@@ -532,13 +535,27 @@ export class Server {
     if (!topic) return;
     if (except.length === 1) {
       const sender = this.#byHandle.get(except[0]);
-      if (sender?.views && sender.transport.canPublish) return void sender.transport.publish(topic.key, r.bytes(i), false);
+      if (sender?.views && sender.transport.canPublish) {
+        sender.transport.publish(topic.key, r.bytes(i), false);
+        return this.#sendForeign(topic, except, r, i);
+      }
       if (!sender && topic.readers.size > 0) {
         const any = this.#byHandle.get(topic.readers.values().next().value);
-        if (any?.views && any.transport.canPublish) return void any.transport.publish(topic.key, r.bytes(i), true);
+        if (any?.views && any.transport.canPublish) {
+          any.transport.publish(topic.key, r.bytes(i), true);
+          return this.#sendForeign(topic, except, r, i);
+        }
       }
     }
     for (const handle of topic.readers) {
+      if (!except.includes(handle)) this.#send(handle, r.bytes(i));
+    }
+  }
+
+  // After a native publish: the readers it does not reach, one send each.
+  #sendForeign(topic, except, r, i) {
+    if (!topic.foreign) return;
+    for (const handle of topic.foreign) {
       if (!except.includes(handle)) this.#send(handle, r.bytes(i));
     }
   }

@@ -13,7 +13,13 @@ export declare function routeToRoom(
   options?: { secret?: string | Uint8Array; tokenManager?: unknown },
 ): Response | Promise<Response>;
 
-/** A Durable Object hosting one room with the WebSocket Hibernation API. */
+/** Whether a request belongs to the HTTP/SSE transport (GET/POST /sse, POST /message): route it like an upgrade. */
+export { isHTTPTransportRequest } from "./http.js";
+
+/**
+ * A Durable Object hosting one room with the WebSocket Hibernation API; it also serves the
+ * HTTP/SSE transport (teleportal/http) for that room through the same Hub and Server.
+ */
 export declare class TeleportalDurableObject {
   constructor(state: unknown, env: { TELEPORTAL_SECRET?: string; [key: string]: unknown });
   readonly server: Server;

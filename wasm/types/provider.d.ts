@@ -45,6 +45,17 @@ export interface ProviderOptions {
   pingInterval?: number;
   /** Ms before expiry at which getToken is called (default 60000, at most a quarter of the lifetime). */
   refreshMargin?: number;
+  /**
+   * Tried in order on each connect, starting at the last one that opened (default
+   * ["websocket", "http"]: HTTP/SSE — GET /sse + POST /sse — when the WebSocket fails).
+   */
+  transports?: Array<"websocket" | "http">;
+  /** Ms a transport may take to open (default websocket 5000, http 10000). */
+  transportTimeouts?: { websocket?: number; http?: number };
+  /** On a fallback transport: ms before a WebSocket is tried again (default 30000, doubling up to 300000). */
+  upgradeProbeInterval?: number;
+  /** fetch() for the HTTP transport (default globalThis.fetch). */
+  fetch?: typeof fetch;
 }
 
 export interface DocumentEvents {
@@ -71,6 +82,8 @@ export interface ProviderEvents {
   error: (error: ProviderError) => void;
   /** A refreshed token was acknowledged by the server. */
   token: (token: string) => void;
+  /** An upgrade probe found the WebSocket working again: the connection moves to it. */
+  upgrade: (transport: "websocket") => void;
 }
 
 /** A connection to a Teleportal server carrying any number of documents. */
@@ -78,6 +91,8 @@ export declare class TeleportalProvider extends ObservableV2<ProviderEvents> {
   constructor(options: ProviderOptions);
   readonly status: ProviderStatus;
   readonly url: URL;
+  /** The transport of the open connection, null while not connected. */
+  readonly transport: "websocket" | "http" | null;
   /** The token in use (the last one getToken returned). */
   readonly token: string | undefined;
   readonly documents: Map<string, TeleportalDocument>;

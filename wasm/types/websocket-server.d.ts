@@ -49,6 +49,8 @@ export interface WebsocketHandlersOptions<Context = ConnectionContext> {
 }
 
 export interface WebsocketHandlers {
+  /** The connection hub behind these handlers (share it with teleportal/http's getHTTPHandlers). */
+  readonly hub: unknown;
   /** Bun: upgrade(request, server). Node: upgrade(request, socket, head) from http "upgrade". */
   upgrade(request: Request, server: { upgrade(req: Request, options?: unknown): boolean }): Promise<Response | undefined>;
   upgrade(request: import("node:http").IncomingMessage, socket: import("node:stream").Duplex, head: Uint8Array): Promise<void>;
