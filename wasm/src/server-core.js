@@ -196,6 +196,8 @@ export function coreMetrics(server) {
     }
   });
   return samples;
+}
+
 /**
  * A POST body of the HTTP transport (a message array): {frames: [{frame, id, needsAnswer}]}, or
  * {error} when it is not a valid message array (then none of it is processed).
