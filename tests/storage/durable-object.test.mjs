@@ -1,6 +1,7 @@
 // The Durable Object SQLite storage in real workerd (miniflare): the contract run inside an object,
 // workerd's 2 MB value limit and the parts that avoid it, one document read per load, data kept
-// across a workerd restart, and bundles of teleportal/storage that hold no Node or Bun module.
+// across a workerd restart, an object made before milestones, and bundles of teleportal/storage
+// that hold no Node or Bun module.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -53,6 +54,8 @@ test("durable object: workerd refuses a 3 MB value; stored parts are at most 1 M
   assert.match(limits.refused ?? "no error", /too big|TOOBIG|SQLITE_TOOBIG|string or blob/i);
   assert.ok(limits.rows > 0, "the contract left entries behind");
   assert.ok(limits.largestPart <= 1 << 20, `a part of ${limits.largestPart} bytes`);
+  assert.ok(limits.snapshotRows > 0, "the contract left milestone snapshots behind");
+  assert.ok(limits.largestSnapshotPart <= 1 << 20, `a snapshot part of ${limits.largestSnapshotPart} bytes`);
 });
 
 test("durable object: opening the storage reads nothing; a load reads one document", async () => {
@@ -81,6 +84,34 @@ test("durable object: entries (one of 3 MB, in parts) survive a workerd restart"
   } finally {
     await second.dispose();
   }
+});
+
+test("durable object: milestones (a snapshot of 3 MB, in parts) survive a workerd restart", async () => {
+  const persist = join(dir, "persist-milestones");
+  const snapshot = new Uint8Array(3_000_000).map((_, i) => (i * 13) & 255);
+  const expected = [
+    { id: "m1", meta: "meta of m1", snapshot: { bytes: snapshot.length, sum: snapshot.reduce((a, b) => (a * 31 + b) >>> 0, 7) } },
+    { id: "m0", meta: "meta of m0", snapshot: { bytes: 0, sum: 7 } },
+  ];
+  const first = worker(script, { durableObjectsPersist: persist });
+  try {
+    const at = await first.ready;
+    await get(at, "/put-milestone?object=persist&key=room%2Fdoc&id=m1", { method: "POST", body: snapshot });
+    await get(at, "/put-milestone?object=persist&key=room%2Fdoc&id=m0", { method: "POST", body: new Uint8Array() });
+    assert.deepEqual(await get(at, "/milestones?object=persist&key=room%2Fdoc"), expected);
+  } finally {
+    await first.dispose();
+  }
+  const second = worker(script, { durableObjectsPersist: persist });
+  try {
+    assert.deepEqual(await get(await second.ready, "/milestones?object=persist&key=room%2Fdoc"), expected);
+  } finally {
+    await second.dispose();
+  }
+});
+
+test("durable object: an object whose table was made before milestones keeps its entries and stores milestones", async () => {
+  assert.deepEqual(await get(base, "/legacy?object=legacy&key=room%2Fdoc"), { entries: [[1, 2, 3]], milestones: [["m", [4]]], snapshot: [5, 6] });
 });
 
 test("durable object: the bundle holds createDurableObjectStorage and nothing of the Node, Bun or PostgreSQL backends", () => {

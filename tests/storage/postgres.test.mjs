@@ -1,6 +1,7 @@
 // PostgreSQL 15 (a real server from tests/support/services.mjs): the contract on Node (`postgres`)
 // and on Bun (Bun.sql, in a Bun process); two nodes (a Bun writer, this Node compacting) on one
-// database; a batch the server itself refuses midway; schema creation by nodes starting at once.
+// database; a batch the server itself refuses midway; schema creation by nodes starting at once; a
+// database made before milestones were stored.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -24,13 +25,26 @@ defineContract("PostgreSQL, Node (postgres)", async () => ({ open: () => openPos
 
 defineRemoteContract("PostgreSQL, Bun (Bun.sql)", () => runFixture(bun, [fixture("run-contract.mjs"), "postgres", pg.url]));
 
-test("postgres: the schema is one table keyed by (key, seq) with bytea data", async () => {
+test("postgres: the entries table is keyed by (key, seq) with bytea data", async () => {
   const s = await openPostgresStorage(pg.url);
   await s.close?.();
   const columns = psql(pg.url, "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'teleportal_entries'");
   assert.equal(columns, "key text, seq bigint, data bytea");
   const key = psql(pg.url, "SELECT string_agg(a.attname, ',' ORDER BY array_position(i.indkey, a.attnum)) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'teleportal_entries'::regclass AND i.indisprimary");
   assert.equal(key, "key,seq");
+});
+
+test("postgres: a database made before milestones were stored opens with its entries and gains the milestone table", async () => {
+  const url = database(`legacy_${process.pid}`);
+  psql(url, "CREATE TABLE teleportal_entries (key text NOT NULL, seq bigint NOT NULL, data bytea NOT NULL, PRIMARY KEY (key, seq))");
+  psql(url, "INSERT INTO teleportal_entries VALUES ('room/doc', 1, '\\x010203')");
+  const s = await openPostgresStorage(url);
+  assert.deepEqual(await s.load("room/doc"), [Uint8Array.of(1, 2, 3)]);
+  await s.putMilestone("room/doc", "m", Uint8Array.of(4), Uint8Array.of(5, 6));
+  assert.deepEqual(await s.loadMilestones("room/doc"), [{ id: "m", meta: Uint8Array.of(4) }]);
+  await s.close?.();
+  const columns = psql(url, "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'teleportal_milestones'");
+  assert.equal(columns, "key text, id text, seq bigint, meta bytea, snapshot bytea");
 });
 
 test("postgres: a Bun node commits while this Node node compacts the same key; every acknowledged write is kept", async (t) => {

@@ -1,6 +1,8 @@
 // SQLite database files: the contract on Node (better-sqlite3), on Bun (bun:sqlite, in a Bun
-// process) and through the node:sqlite API; two processes (Bun writing, Node compacting) on one file.
+// process) and through the node:sqlite API; two processes (Bun writing, Node compacting) on one file;
+// a file made before milestones were stored.
 import { test, after } from "node:test";
+import { createRequire } from "node:module";
 import assert from "node:assert/strict";
 import { mkdtempSync, mkdirSync, rmSync, readFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -61,4 +63,25 @@ test("sqlite: a Bun process commits while this Node process compacts the same fi
   t.diagnostic(`${acked} commits, ${compactions} compactions; the slowest commit waited ${slowest.toFixed(1)} ms`);
   assert.ok(compactions >= 10, `only ${compactions} compactions overlapped the writer`);
   await s.close();
+});
+
+test("sqlite: a file made before milestones were stored opens with its entries and gains the milestone tables", async () => {
+  const path = join(dir, "legacy", "old.db");
+  mkdirSync(join(dir, "legacy"));
+  // What the previous version created: one table, in WAL mode (better-sqlite3, the driver the package resolves).
+  const Database = createRequire(new URL("../../wasm/package.json", import.meta.url))("better-sqlite3");
+  const old = new Database(path);
+  old.exec("PRAGMA journal_mode = WAL");
+  old.exec("CREATE TABLE IF NOT EXISTS teleportal_entries (key TEXT NOT NULL, seq INTEGER NOT NULL, part INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (key, seq, part))");
+  old.prepare("INSERT INTO teleportal_entries (key, seq, part, data) VALUES (?, 1, 0, ?)").run("room/doc", Buffer.of(1, 2, 3));
+  old.close();
+  const s = await openSqliteStorage({ path });
+  assert.deepEqual(s.load("room/doc"), [Uint8Array.of(1, 2, 3)]);
+  await s.putMilestone("room/doc", "m", Uint8Array.of(4), Uint8Array.of(5, 6));
+  assert.deepEqual(await s.loadMilestones("room/doc"), [{ id: "m", meta: Uint8Array.of(4) }]);
+  await s.close();
+  const again = new Database(path, { readonly: true });
+  const tables = again.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((/** @type {any} */ r) => r.name);
+  again.close();
+  assert.deepEqual(tables, ["teleportal_entries", "teleportal_milestone_parts", "teleportal_milestones"]);
 });

@@ -13,6 +13,28 @@ export function entryBytes(key, entry) {
 }
 
 /**
+ * Throws unless these are the arguments of a milestone write (checked before anything is stored,
+ * as in `entryBytes`). @param {unknown} key @param {unknown} id @param {unknown} meta @param {unknown} snapshot
+ */
+export function checkMilestone(key, id, meta, snapshot) {
+  if (typeof key !== "string") throw new TypeError(`storage key must be a string, got ${typeof key}`);
+  if (typeof id !== "string") throw new TypeError(`milestone id for ${JSON.stringify(key)} must be a string, got ${typeof id}`);
+  if (!(meta instanceof Uint8Array)) throw new TypeError(`milestone meta for ${JSON.stringify(key)} must be a Uint8Array`);
+  if (snapshot !== undefined && !(snapshot instanceof Uint8Array)) throw new TypeError(`milestone snapshot for ${JSON.stringify(key)} must be a Uint8Array or undefined`);
+}
+
+/**
+ * A driver's blob as a Uint8Array of its own: the blob itself when it already is a plain
+ * Uint8Array over a whole buffer, else a copy (a Buffer may be a slice of a shared pool).
+ * @param {Uint8Array | ArrayBuffer} blob
+ */
+export function ownBytes(blob) {
+  if (blob instanceof ArrayBuffer) return new Uint8Array(blob);
+  const whole = blob.byteOffset === 0 && blob.byteLength === blob.buffer.byteLength;
+  return blob.constructor === Uint8Array && whole ? blob : new Uint8Array(blob);
+}
+
+/**
  * A driver's blob (Buffer, Uint8Array, ArrayBuffer) as a plain Uint8Array, without copying.
  * @param {Uint8Array | ArrayBuffer} blob
  */

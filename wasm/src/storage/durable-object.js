@@ -1,6 +1,6 @@
-// createDurableObjectStorage: the entries in a SQLite-backed Durable Object (`ctx.storage`, a
-// `new_sqlite_classes` object), same schema as the database files. Nothing is read when the object
-// starts: each load reads one document.
+// createDurableObjectStorage: the entries and milestones in a SQLite-backed Durable Object
+// (`ctx.storage`, a `new_sqlite_classes` object), same schema as the database files. Nothing is
+// read when the object starts: each load reads one document.
 import { SCHEMA, sqliteStorage } from "./sqlite.js";
 
 /**

@@ -2,17 +2,19 @@
 // on Node (both: tagged templates whose values are sent as parameters, prepared statements).
 // Writers of one key serialize on a transaction-scoped advisory lock on the key's hash: commit,
 // compact and delete take it, so entries get their seq in commit order and a compaction's merge
-// sees every entry it deletes, even across nodes sharing the database.
-import { asBytes, entryBytes, requireBunOrNode, runtimeImport } from "./common.js";
+// sees every entry it deletes, even across nodes sharing the database. putMilestone takes it too,
+// so a new milestone's seq comes after every other of its document.
+import { asBytes, entryBytes, checkMilestone, ownBytes, requireBunOrNode, runtimeImport } from "./common.js";
 
 /** @typedef {import("../../types/storage.js").DocumentStorage} DocumentStorage */
+/** @typedef {import("../../types/storage.js").MilestoneStorage} MilestoneStorage */
 /**
  * What Bun.SQL and postgres() share.
  * @typedef {((strings: TemplateStringsArray, ...values: unknown[]) => Promise<any[]>) & {
  *   begin<T>(body: (tx: Sql) => Promise<T>): Promise<T>, end(): Promise<void> }} Sql
  */
 
-/** @param {string} url `postgres://user@host:port/database` @returns {Promise<DocumentStorage>} */
+/** @param {string} url `postgres://user@host:port/database` @returns {Promise<DocumentStorage & MilestoneStorage>} */
 export async function openPostgresStorage(url) {
   const sql = await connect(url);
   try {
@@ -24,6 +26,15 @@ export async function openPostgresStorage(url) {
         seq bigint NOT NULL,
         data bytea NOT NULL,
         PRIMARY KEY (key, seq)
+      )`;
+      // The snapshot (NULL: none) is TOASTed out of line: listing the milestones does not read it.
+      await tx`CREATE TABLE IF NOT EXISTS teleportal_milestones (
+        key text NOT NULL,
+        id text NOT NULL,
+        seq bigint NOT NULL,
+        meta bytea NOT NULL,
+        snapshot bytea,
+        PRIMARY KEY (key, id)
       )`;
     });
   } catch (err) {
@@ -67,7 +78,30 @@ export async function openPostgresStorage(url) {
       await sql.begin(async (tx) => {
         await lock(tx, key);
         await tx`DELETE FROM teleportal_entries WHERE key = ${key}`;
+        await tx`DELETE FROM teleportal_milestones WHERE key = ${key}`;
       });
+    },
+    async loadMilestones(key) {
+      const rows = await sql`SELECT id, meta FROM teleportal_milestones WHERE key = ${key} ORDER BY seq`;
+      return rows.map((row) => ({ id: row.id, meta: ownBytes(row.meta) }));
+    },
+    async putMilestone(key, id, meta, snapshot) {
+      checkMilestone(key, id, meta, snapshot);
+      await sql.begin(async (tx) => {
+        await lock(tx, key);
+        // A known id keeps its seq (its place) and, when no snapshot is given, its snapshot.
+        await tx`
+          INSERT INTO teleportal_milestones (key, id, seq, meta, snapshot)
+          SELECT ${key}, ${id}, coalesce(max(seq), 0) + 1, ${meta}, ${snapshot ?? null}::bytea FROM teleportal_milestones WHERE key = ${key}
+          ON CONFLICT (key, id) DO UPDATE SET meta = excluded.meta, snapshot = coalesce(excluded.snapshot, teleportal_milestones.snapshot)`;
+      });
+    },
+    async deleteMilestone(key, id) {
+      await sql`DELETE FROM teleportal_milestones WHERE key = ${key} AND id = ${id}`;
+    },
+    async loadMilestoneSnapshot(key, id) {
+      const [row] = await sql`SELECT snapshot FROM teleportal_milestones WHERE key = ${key} AND id = ${id}`;
+      return row?.snapshot == null ? undefined : ownBytes(row.snapshot);
     },
     async ping() {
       await sql`SELECT 1`;
