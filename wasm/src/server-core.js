@@ -31,6 +31,10 @@ export const Kind = Object.freeze({
   entry: 15,
   text: 16,
   verdict: 17,
+  rpc: 18,
+  milestoneLoad: 19,
+  milestoneStore: 20,
+  milestoneCreated: 21,
 });
 export const LEVELS = ["debug", "info", "warn", "error"];
 
