@@ -777,8 +777,11 @@ TEST_CASE("milestones in a cluster: loaded again for each request (other nodes w
   const auto& items = get(std::get<protocol::RpcSuccess>(rpc_of(out.at(0)).result).payload, "milestones")->as_array();
   REQUIRE(items.size() == 1);
   CHECK(get(items[0], "name")->as_string() == "from node 2");
-  // RPC frames never go to the other nodes.
+  // RPC frames never go to the other nodes, and one coming from another node is dropped.
   CHECK(h.cluster.empty());
+  auto remote = h.srv.remote("room-1/doc", protocol::encode_pubsub_message(rpc_request("doc", "milestoneList", lib0::Any::object()), "node-2"));
+  CHECK(to(remote, a).empty());
+  CHECK(h.milestone_loads == 2);
 }
 
 TEST_CASE("milestones: a failed load answers 500 to what waited and is tried again; invalid metas are skipped", "[server][milestones]") {
