@@ -6,6 +6,7 @@
 #include <fstream>
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,20 @@ struct ServerHost {
   std::size_t commits = 0;
   std::map<std::string, std::vector<server::ClientHandle>> readers;  // from ReaderOutputs
   std::vector<server::PublishOutput> cluster;                        // what went to other nodes
+  // Milestone storage (MilestoneStorage in memory): per key, in creation order.
+  struct StoredMilestone {
+    std::string id;
+    Bytes meta;
+    std::optional<Bytes> snapshot;
+  };
+  std::map<std::string, std::vector<StoredMilestone>> milestones;
+  bool hold_milestones = false;        // leave milestone operations unanswered (answer_milestones() later)
+  bool fail_milestone_writes = false;  // puts and removes fail ("disk full")
+  bool fail_milestone_loads = false;   // loadMilestones fails ("database is locked")
+  std::vector<server::MilestoneStoreOutput> held_milestones;
+  std::size_t milestone_loads = 0;
+  std::vector<server::RpcCallOutput> calls;             // what the application's handlers were asked
+  std::vector<server::MilestoneCreatedOutput> created;  // automatic milestones stored
 
   explicit ServerHost(server::ServerConfig config = {}) : srv(std::move(config)) {}
 
@@ -53,6 +68,7 @@ struct ServerHost {
     return h;
   }
   server::Outputs send(server::ClientHandle c, const Bytes& frame) {
+    srv.advance_time(now_ms);
     auto out = srv.message(c, frame);
     settle(out);
     return out;
@@ -65,6 +81,19 @@ struct ServerHost {
   server::Outputs tick(double advance_ms) {
     now_ms += advance_ms;
     auto out = srv.tick(now_ms);
+    settle(out);
+    return out;
+  }
+  // Runs a core call that answers something (rpc_response, ...) and settles what follows.
+  server::Outputs then(server::Outputs out) {
+    settle(out);
+    return out;
+  }
+  server::Outputs answer_milestones() {
+    server::Outputs out;
+    auto ops = std::move(held_milestones);
+    held_milestones.clear();
+    for (auto& op : ops) store_milestone(op, out);
     settle(out);
     return out;
   }
@@ -92,6 +121,20 @@ struct ServerHost {
         } else if (const auto* c = std::get_if<server::CompactOutput>(&out[i])) {
           std::string key = c->key;
           compact(key, out);
+        } else if (const auto* ml = std::get_if<server::MilestoneLoadOutput>(&out[i])) {
+          std::string key = ml->key;
+          load_milestones(key, out);
+        } else if (const auto* ms = std::get_if<server::MilestoneStoreOutput>(&out[i])) {
+          server::MilestoneStoreOutput op = *ms;
+          if (hold_milestones) {
+            held_milestones.push_back(std::move(op));
+          } else {
+            store_milestone(op, out);
+          }
+        } else if (const auto* call = std::get_if<server::RpcCallOutput>(&out[i])) {
+          calls.push_back(*call);
+        } else if (const auto* mc = std::get_if<server::MilestoneCreatedOutput>(&out[i])) {
+          created.push_back(*mc);
         }
       }
       auto batch = srv.flush();
@@ -130,6 +173,41 @@ struct ServerHost {
   }
 
  private:
+  void load_milestones(const std::string& key, server::Outputs& out) {
+    ++milestone_loads;
+    if (fail_milestone_loads) {
+      auto more = srv.milestones_load_failed(key, "database is locked");
+      out.insert(out.end(), more.begin(), more.end());
+      return;
+    }
+    std::vector<server::StoredMilestone> list;
+    for (const auto& m : milestones[key]) list.push_back({m.id, m.meta});
+    auto more = srv.milestones_loaded(key, list);
+    out.insert(out.end(), more.begin(), more.end());
+  }
+  void store_milestone(const server::MilestoneStoreOutput& op, server::Outputs& out) {
+    auto& list = milestones[op.key];
+    auto it = std::find_if(list.begin(), list.end(), [&](const StoredMilestone& m) { return m.id == op.id; });
+    server::Outputs more;
+    if (op.kind == server::MilestoneOp::snapshot) {
+      std::optional<ByteView> snap;
+      if (it != list.end() && it->snapshot) snap = ByteView(*it->snapshot);
+      more = srv.milestone_done(op.op, true, "", snap);
+    } else if (fail_milestone_writes) {
+      more = srv.milestone_done(op.op, false, "disk full");
+    } else {
+      if (op.kind == server::MilestoneOp::remove) {
+        if (it != list.end()) list.erase(it);
+      } else if (it == list.end()) {
+        list.push_back({op.id, op.meta, op.snapshot});
+      } else {
+        it->meta = op.meta;
+        if (op.snapshot) it->snapshot = op.snapshot;
+      }
+      more = srv.milestone_done(op.op, true);
+    }
+    out.insert(out.end(), more.begin(), more.end());
+  }
   void load(const std::string& key, server::Outputs& out) {
     server::Outputs more;
     if (fail_loads) {

@@ -29,7 +29,7 @@ TEST_CASE("encrypted document transcript: sidecars, compaction records, sync-ste
   std::set<std::size_t> refused;  // positions the reference's log has and ours does not
   for (const auto& step : steps) {
     std::string label = step["label"];
-    if (step.contains("api")) continue;  // milestones over RPC: not in the core yet
+    if (step.contains("api")) continue;  // milestones over RPC: test_server_rpc.cpp
     INFO(label);
     REQUIRE(step["in"].size() == 1);
     const auto& input = step["in"][0];

@@ -585,6 +585,36 @@ export function defineHostSuite(name, start, extra, { backpressure = true } = {}
       }
     });
 
+    test("milestones on the host's storage: create, list and get over RPC; a reader may list, not create", async () => {
+      const { encodeMessage, getMessageId } = await import("teleportal/protocol");
+      const room = `ms-${Date.now()}`;
+      const c = await connect(await tokenUrl({ userId: "ms-writer", room }));
+      const reader = await connect(await tokenUrl({ userId: "ms-reader", room, documentAccess: only("doc", "read") }));
+      const rpc = (method, payload) => encodeMessage({ type: "rpc", document: "doc", encrypted: false, rpcMethod: method,
+        requestType: "request", originalRequestId: null, payload: { type: "success", payload: { method, ...payload } } });
+      const answer = (client, frame, what) => client.waitDecoded((m) => m.type === "rpc" && m.originalRequestId === getMessageId(frame), what);
+      const snapshot = hex("000002a5010000010409067468656c6c6f01050101000001010000"); // the vectors' "hello"
+      const create = rpc("milestoneCreate", { name: "v1", snapshot });
+      c.send(create);
+      const created = (await answer(c, create, "create response")).payload.payload.milestone;
+      await c.waitDecoded(isAckFor(getMessageId(create)), "ack after the response");
+      assert.equal(created.name, "v1");
+      assert.equal(created.documentId, `${room}/doc`);
+      assert.deepEqual(created.createdBy, { type: "user", id: "ms-writer" });
+      const list = rpc("milestoneList", { snapshotIds: [], includeDeleted: false });
+      reader.send(list);
+      const listed = (await answer(reader, list, "list response")).payload.payload.milestones;
+      assert.deepEqual(listed.map((m) => [m.id, m.name]), [[created.id, "v1"]]);
+      const get = rpc("milestoneGet", { milestoneId: created.id });
+      reader.send(get);
+      assert.equal(toHex((await answer(reader, get, "get response")).payload.payload.snapshot), toHex(snapshot));
+      const denied = rpc("milestoneCreate", { name: "no", snapshot });
+      reader.send(denied);
+      const refusal = await answer(reader, denied, "403");
+      assert.deepEqual(refusal.payload, { type: "error", statusCode: 403, details: "Permission denied", payload: undefined });
+      await Promise.all([c.close(), reader.close()]);
+    });
+
     extra?.(() => host);
   });
 }

@@ -9,10 +9,11 @@ import * as js from "../../wasm/src/provider-codec.js";
 const vectors = JSON.parse(readFileSync(new URL("../vectors/protocol.json", import.meta.url), "utf8"));
 const hex = (s) => Uint8Array.from(Buffer.from(s, "hex"));
 const toHex = (b) => Buffer.from(b).toString("hex");
-const covered = vectors.valid.filter((v) => v.decoded.type !== "rpc");
+const covered = vectors.valid;
 
-test("provider codec: decodes every non-rpc reference frame like the C++ codec", () => {
-  assert.ok(covered.length >= 35, `only ${covered.length} vectors`);
+test("provider codec: decodes every reference frame (rpc included) like the C++ codec", () => {
+  assert.ok(covered.length >= 40, `only ${covered.length} vectors`);
+  assert.ok(covered.some((v) => v.decoded.type === "rpc"));
   for (const v of covered) {
     const frame = hex(v.hex);
     assert.deepEqual(js.decodeMessage(frame), wasm.decodeMessage(frame), v.name);
@@ -38,7 +39,6 @@ test("provider codec: lenient frames decode as in the C++ codec", () => {
     } catch {
       continue;
     }
-    if (expected.type === "rpc") continue;
     assert.deepEqual(js.decodeMessage(frame), expected, v.name);
     n++;
   }
@@ -79,5 +79,6 @@ test("provider codec: message id and ping/pong constants", () => {
   assert.equal(js.getMessageId(hex("594a530103646f6300000003010102")), "65c81c1a189f6c90");
   assert.equal(toHex(js.PING), toHex(wasm.encodePingMessage()));
   assert.equal(toHex(js.PONG), toHex(wasm.encodePongMessage()));
-  assert.throws(() => js.encodeMessage({ type: "rpc", document: "d", payload: {} }), /cannot encode message type "rpc"/);
+  assert.throws(() => js.encodeMessage({ type: "rpc", document: "d", rpcMethod: "m", requestType: "response", payload: {} }), /originalRequestId/);
+  assert.throws(() => js.encodeMessage({ type: "rpc", document: "d", rpcMethod: "m", requestType: "nope", payload: {} }), /rpc request type/);
 });

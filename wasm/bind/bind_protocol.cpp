@@ -526,7 +526,22 @@ val encode_envelope(val o) {
 
 }  // namespace
 
+// One lib0 `any` value (RPC payloads): the same reader and writer the frame codec uses.
+val encode_any_value(val value) {
+  Reader r;
+  Any a = r.any(value);
+  if (r.err) return error_result(*r.err);
+  return ok_result(tp::wasm::to_js_bytes(tp::lib0::encode_any(a)));
+}
+
+val decode_any_value(const std::string& bytes) {
+  auto a = tp::lib0::decode_any(tp::wasm::view_of(bytes));
+  return a ? ok_result(any_to_js(a.value())) : error_result(a.error());
+}
+
 EMSCRIPTEN_BINDINGS(tp_protocol) {
+  emscripten::function("protocolEncodeAny", &encode_any_value);
+  emscripten::function("protocolDecodeAny", &decode_any_value);
   emscripten::function("protocolDecodeMessage", &decode_message);
   emscripten::function("protocolEncodeMessage", &encode_message);
   emscripten::function("protocolMessageId", &message_id);

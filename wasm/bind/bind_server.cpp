@@ -19,6 +19,7 @@
 #include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,6 +55,13 @@ enum Kind : std::int32_t {
   kVerdict = 17,    // authenticateUpgrade: [4] status, [7] ok, [2,3] context JSON, [5,6] body
   kSample = 18,     // metrics: [5,6] sample name with labels (no prefix), [2,3] its value (f64, little-endian)
   kHttpFrame = 30,  // httpBody / sentFrames: [2,3] frame or acked id, [4] flag, [5,6] message id
+  kRpc = 40,        // [1] client, [2,3] payload (one lib0 any), [4] call id, [5,6] method, [7] flags
+                    // (1 frame encrypted, 2 session encrypted, 4 a stream frame); then three
+                    // kText records: document, documentId (namespaced), the frame's message id
+  kMilestoneLoad = 41,   // [5,6] key
+  kMilestoneStore = 42,  // [1] op kind (1 put, 2 remove, 3 snapshot), [2,3] meta, [4] op id, [5,6] key,
+                         // [7] 1 when a snapshot follows; then a kText: [5,6] milestone id, [2,3] snapshot
+  kMilestoneCreated = 43,  // an automatic milestone was stored: [2,3] milestone id, [5,6] documentId
 };
 
 // What JS reads after each call: where the arenas are and the scalar results.
@@ -151,6 +159,21 @@ class Writer {
       record(kJoin, static_cast<std::int32_t>(joined->client), none, 0, text(joined->document));
     } else if (const auto* channel = std::get_if<srv::ChannelOutput>(&o)) {
       record(kChannel, 0, none, channel->subscribe ? 1 : 0, text(channel->key));
+    } else if (const auto* call = std::get_if<srv::RpcCallOutput>(&o)) {
+      std::int32_t flags = (call->encrypted ? 1 : 0) | (call->session_encrypted ? 2 : 0) | (call->stream ? 4 : 0);
+      record(kRpc, static_cast<std::int32_t>(call->client), bytes(call->payload), static_cast<std::int32_t>(call->call),
+             text(call->method), flags);
+      record(kText, 0, none, 0, text(call->document));
+      record(kText, 0, none, 0, text(call->document_id));
+      record(kText, 0, none, 0, text(call->message_id));
+    } else if (const auto* ml = std::get_if<srv::MilestoneLoadOutput>(&o)) {
+      record(kMilestoneLoad, 0, none, 0, text(ml->key));
+    } else if (const auto* ms = std::get_if<srv::MilestoneStoreOutput>(&o)) {
+      record(kMilestoneStore, static_cast<std::int32_t>(ms->kind), bytes(ms->meta), static_cast<std::int32_t>(ms->op),
+             text(ms->key), ms->snapshot ? 1 : 0);
+      record(kText, 0, ms->snapshot ? bytes(*ms->snapshot) : none, 0, text(ms->id));
+    } else if (const auto* mc = std::get_if<srv::MilestoneCreatedOutput>(&o)) {
+      record(kMilestoneCreated, 0, text(mc->id), 0, text(mc->document_id));
     }
   }
 };
@@ -169,7 +192,7 @@ void read_number(const nlohmann::json& j, const char* name, T& into) {
 // config: {permissions: "token"|"none"|"callback", persist, maxMessageSize, unloadAfterMs,
 // maxDocumentsPerConnection, compactAfter, nodeId, heartbeatMs, presenceTimeoutMs, infoLogs,
 // issuer, audience, allowMissingDocumentAccess}; the token secret travels as bytes.
-srv::ServerConfig parse_config(std::string_view config_json, ByteView secret) {
+srv::ServerConfig parse_config(std::string_view config_json, ByteView secret, ByteView seed) {
   srv::ServerConfig config;
   auto j = nlohmann::json::parse(config_json.begin(), config_json.end(), nullptr, false);
   if (!j.is_object()) return config;
@@ -190,9 +213,40 @@ srv::ServerConfig parse_config(std::string_view config_json, ByteView secret) {
   read_number(j, "maxAwarenessBytes", config.max_awareness_bytes);
   read_number(j, "maxConnectionsPerDocument", config.max_connections_per_document);
   config.node_id = j.value("nodeId", std::string());
+  if (j.contains("rpcMethods") && j["rpcMethods"].is_array()) {
+    for (const auto& m : j["rpcMethods"]) {
+      if (!m.is_object() || !m.contains("name") || !m["name"].is_string()) continue;
+      config.rpc_methods.push_back({m["name"].get<std::string>(), m.value("access", std::string("write")) != "read",
+                                    m.value("stream", false)});
+    }
+  }
+  read_number(j, "rpcTimeoutMs", config.rpc_timeout_ms);
+  config.milestones = j.value("milestones", true);
+  if (j.contains("milestoneTriggers") && j["milestoneTriggers"].is_array()) {
+    for (const auto& t : j["milestoneTriggers"]) {
+      if (!t.is_object()) continue;
+      srv::MilestoneTrigger trigger;
+      trigger.id = t.value("id", std::string());
+      trigger.enabled = t.value("enabled", true);
+      std::string type = t.value("type", std::string());
+      const auto& c = t.contains("config") && t["config"].is_object() ? t["config"] : nlohmann::json::object();
+      if (type == "update-count") {
+        trigger.type = srv::MilestoneTrigger::Type::update_count;
+        read_number(c, "updateCount", trigger.update_count);
+      } else if (type == "time-based") {
+        trigger.type = srv::MilestoneTrigger::Type::time_based;
+        read_number(c, "interval", trigger.interval_ms);
+      } else {
+        continue;  // the JS Server refuses other types before this
+      }
+      if (t.contains("autoName") && t["autoName"].is_string()) trigger.auto_name = t["autoName"].get<std::string>();
+      config.milestone_triggers.push_back(std::move(trigger));
+    }
+  }
   read_number(j, "heartbeatMs", config.heartbeat_ms);
   read_number(j, "presenceTimeoutMs", config.presence_timeout_ms);
   config.tokens.secret = secret.to_bytes();
+  config.random_seed = seed.to_bytes();
   config.tokens.issuer = j.value("issuer", std::string("teleportal"));
   config.tokens.audience = j.value("audience", std::string("teleportal"));
   config.tokens.allow_missing_document_access = j.value("allowMissingDocumentAccess", false);
@@ -227,9 +281,11 @@ EMSCRIPTEN_KEEPALIVE std::int32_t tp_input(std::int32_t capacity) {
   return address(g_input.data());
 }
 
-// input: config JSON (config_len), then the secret; result[0] = the server's address.
-EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_create(std::int32_t config_len, std::int32_t secret_len) {
-  auto* s = new srv::Server(parse_config(input_text(0, config_len), input_bytes(config_len, secret_len)));
+// input: config JSON (config_len), then the secret, then 32 random bytes (milestone ids);
+// result[0] = the server's address.
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_create(std::int32_t config_len, std::int32_t secret_len, std::int32_t seed_len) {
+  auto* s = new srv::Server(parse_config(input_text(0, config_len), input_bytes(config_len, secret_len),
+                                         input_bytes(config_len + secret_len, seed_len)));
   g_header.result[0] = static_cast<double>(reinterpret_cast<std::uintptr_t>(s));
   return Writer().finish();
 }
@@ -246,8 +302,9 @@ EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_open(std::uintptr_t core, std::int32
   return emit(out);
 }
 
-// input: one frame.
-EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_message(std::uintptr_t core, std::int32_t client, std::int32_t len) {
+// input: one frame. now_ms > 0: the clock first moves on (JS passes it for rpc frames).
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_message(std::uintptr_t core, std::int32_t client, std::int32_t len, double now_ms) {
+  if (now_ms > 0) server(core).advance_time(now_ms);
   auto out = server(core).message(handle(client), input_bytes(0, len));
   if (out.empty()) return Writer().finish();
   return emit(out);
@@ -287,8 +344,63 @@ EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_flush(std::uintptr_t core) {
 }
 
 // input: the error text (when !ok).
-EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_committed(std::uintptr_t core, double batch, std::int32_t ok, std::int32_t err_len) {
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_committed(std::uintptr_t core, double batch, std::int32_t ok, std::int32_t err_len,
+                                                      double now_ms) {
+  server(core).advance_time(now_ms);
   return emit(server(core).committed(static_cast<srv::BatchId>(batch), ok != 0, std::string(input_text(0, err_len))));
+}
+
+// An answer for an rpc call. kind: 0 stream chunk, 1 response, 2 error, 3 done (a stream frame
+// handled: ack only). encrypted: -1 the request's flag, else 0/1. input: the payload (one lib0
+// any, payload_len bytes; for an error only when has_payload), then the error's details text.
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_rpc_answer(std::uintptr_t core, std::int32_t call, std::int32_t kind,
+                                                       double status, std::int32_t encrypted, std::int32_t payload_len,
+                                                       std::int32_t has_payload, std::int32_t details_len) {
+  auto id = static_cast<srv::CallId>(call);
+  ByteView payload = input_bytes(0, payload_len);
+  std::optional<bool> flag;
+  if (encrypted >= 0) flag = encrypted != 0;
+  switch (kind) {
+    case 0:
+      return emit(server(core).rpc_stream(id, payload, flag));
+    case 1:
+      return emit(server(core).rpc_response(id, payload, flag));
+    case 2: {
+      std::optional<ByteView> extra;
+      if (has_payload) extra = payload;
+      return emit(server(core).rpc_error(id, status < 0 ? 500 : static_cast<std::uint64_t>(status),
+                                         std::string(input_text(payload_len, details_len)), extra));
+    }
+    default:
+      return emit(server(core).rpc_done(id));
+  }
+}
+
+// input: key, then 2 x count byte strings (input_list layout): id, meta, id, meta, ...
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_milestones_loaded(std::uintptr_t core, std::int32_t key_len, std::int32_t count) {
+  auto list = input_list(key_len, 2 * static_cast<std::size_t>(count));
+  std::vector<srv::StoredMilestone> milestones;
+  milestones.reserve(count);
+  for (std::size_t i = 0; i + 1 < list.size(); i += 2) {
+    milestones.push_back({std::string(reinterpret_cast<const char*>(list[i].data), list[i].size), list[i + 1]});
+  }
+  return emit(server(core).milestones_loaded(std::string(input_text(0, key_len)), milestones));
+}
+
+// input: key, then the error text.
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_milestones_load_failed(std::uintptr_t core, std::int32_t key_len, std::int32_t err_len) {
+  return emit(server(core).milestones_load_failed(std::string(input_text(0, key_len)), std::string(input_text(key_len, err_len))));
+}
+
+// A milestone storage operation finished. input: the error text (!ok), or the snapshot read
+// (has_snapshot; a snapshot op that found none passes has_snapshot 0).
+EMSCRIPTEN_KEEPALIVE std::int32_t tp_server_milestone_done(std::uintptr_t core, std::int32_t op, std::int32_t ok, std::int32_t len,
+                                                           std::int32_t has_snapshot, double now_ms) {
+  server(core).advance_time(now_ms);
+  std::optional<ByteView> snapshot;
+  if (ok && has_snapshot) snapshot = input_bytes(0, len);
+  return emit(server(core).milestone_done(static_cast<std::uint32_t>(op), ok != 0, ok ? std::string() : std::string(input_text(0, len)),
+                                          snapshot));
 }
 
 // input: document name.

@@ -36,6 +36,16 @@ export function encodeMessage(message) {
   return unwrap(core.protocolEncodeMessage(message));
 }
 
+/** Encodes one value with lib0's `any` encoding (RPC payloads, presence data). */
+export function encodeAny(value) {
+  return unwrap(core.protocolEncodeAny(value));
+}
+
+/** Decodes one lib0 `any` value (trailing bytes are ignored, as lib0 does). */
+export function decodeAny(bytes) {
+  return unwrap(core.protocolDecodeAny(asBytes(bytes, "any")));
+}
+
 /** The 16-hex-char message id over the given bytes (Teleportal's two-lane hash). */
 export function getMessageId(bytes) {
   return core.protocolMessageId(asBytes(bytes, "message"));

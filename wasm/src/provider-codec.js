@@ -1,5 +1,5 @@
 // The Teleportal frame codec in plain JS, for teleportal/provider. It covers what a client sends
-// and receives (doc, awareness, ack, presence; rpc frames are recognised but not decoded) and
+// and receives (doc, awareness, ack, presence, rpc) and
 // produces the same shapes as teleportal/protocol, whose C++ codec stays the reference (the
 // provider tests compare the two on every vector). Built on lib0, which Y.js already brings
 // along, so it adds about 1 KB to a browser bundle instead of the core's wasm module.
@@ -9,6 +9,7 @@ import * as decoding from "lib0/decoding";
 
 const MAGIC = Uint8Array.of(0x59, 0x4a, 0x53); // "YJS"
 const TYPES = ["doc", "awareness", "ack", "presence", "rpc"];
+const RPC_TYPES = ["request", "stream", "response"];
 const DOC = ["sync-step-1", "sync-step-2", "update", "sync-done", "auth-message"];
 const AWARENESS = ["awareness-update", "awareness-request"];
 const PRESENCE = ["presence-announce", "presence-join", "presence-leave", "presence-heartbeat", "presence-unannounce"];
@@ -56,14 +57,35 @@ function writeClient(e, c) {
  */
 export function encodeMessage(m) {
   const e = encoding.createEncoder();
-  const type = code(TYPES.slice(0, 4), m.type, "message type");
+  const type = code(TYPES, m.type, "message type");
   const p = m.payload;
   encoding.writeUint8Array(e, MAGIC);
   encoding.writeUint8(e, 1);
   encoding.writeVarString(e, m.type === "ack" ? "" : m.document);
-  encoding.writeUint8(e, m.encrypted && (m.type === "doc" || m.type === "awareness") ? 1 : 0);
+  encoding.writeUint8(e, m.encrypted && (m.type === "doc" || m.type === "awareness" || m.type === "rpc") ? 1 : 0);
   encoding.writeUint8(e, type);
-  if (m.type === "doc") {
+  if (m.type === "rpc") {
+    encoding.writeVarString(e, m.rpcMethod);
+    const requestType = code(RPC_TYPES, m.requestType, "rpc request type");
+    encoding.writeUint8(e, requestType);
+    if (requestType !== 0) {
+      if (typeof m.originalRequestId !== "string") throw new TypeError("an rpc stream or response needs originalRequestId");
+      encoding.writeVarString(e, m.originalRequestId);
+    }
+    if (p.type === "error") {
+      encoding.writeUint8(e, 1);
+      encoding.writeVarUint(e, p.statusCode);
+      encoding.writeVarString(e, p.details);
+      const has = p.payload !== undefined && p.payload !== null;
+      encoding.writeUint8(e, has ? 1 : 0);
+      if (has) encoding.writeAny(e, p.payload);
+    } else {
+      encoding.writeUint8(e, 0);
+      const inner = encoding.createEncoder();
+      encoding.writeAny(inner, p.payload);
+      encoding.writeVarUint8Array(e, encoding.toUint8Array(inner));
+    }
+  } else if (m.type === "doc") {
     const sub = code(DOC, p.type, "doc message");
     encoding.writeUint8(e, sub);
     if (sub === 0) encoding.writeVarUint8Array(e, p.sv);
@@ -154,9 +176,27 @@ function readPayload(d, type) {
   return { type: sub, ...readClient(d) };
 }
 
+// An rpc frame after its header, in the shape teleportal/protocol decodes it to.
+function readRpc(d) {
+  const rpcMethod = decoding.readVarString(d);
+  const requestType = RPC_TYPES[decoding.readUint8(d)];
+  if (requestType === undefined) throw fail("Invalid RPC request type");
+  const originalRequestId = requestType === "request" ? null : decoding.readVarString(d);
+  let payload;
+  if (decoding.readUint8(d) === 0) {
+    payload = { type: "success", payload: decoding.readAny(decoding.createDecoder(decoding.readVarUint8Array(d))) };
+  } else {
+    const statusCode = decoding.readVarUint(d);
+    const details = decoding.readVarString(d);
+    payload = { type: "error", statusCode, details, payload: decoding.readUint8(d) === 1 ? decoding.readAny(d) : undefined };
+  }
+  return { rpcMethod, requestType, originalRequestId, payload };
+}
+
 /**
- * Decodes one frame (not ping/pong). RPC frames come back as {type: "rpc", document, encrypted, id}
- * without a payload. Throws an Error "Failed to decode update message: ..." on a bad frame.
+ * Decodes one frame (not ping/pong). RPC frames come back as {type: "rpc", document, encrypted,
+ * rpcMethod, requestType, originalRequestId, payload, id}, as teleportal/protocol decodes them.
+ * Throws an Error "Failed to decode update message: ..." on a bad frame.
  * @param {Uint8Array} bytes
  */
 export function decodeMessage(bytes) {
@@ -169,7 +209,7 @@ export function decodeMessage(bytes) {
     const encrypted = decoding.readUint8(d) === 1;
     const type = TYPES[decoding.readUint8(d)];
     if (type === undefined) throw fail("Invalid target type");
-    if (type === "rpc") return { type, document, encrypted, id: getMessageId(bytes) };
+    if (type === "rpc") return { type, document, encrypted, ...readRpc(d), id: getMessageId(bytes) };
     const payload = readPayload(d, type);
     if (type === "ack") {
       // An ack's id is over its canonical encoding (spec 1.8).

@@ -8,6 +8,9 @@ import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwareness
 import { ObservableV2 } from "lib0/observable";
 import { PING, PONG, decodeEnvelope, decodeMessage, encodeEnvelope, encodeMessage, getMessageId, startsWith } from "./provider-codec.js";
 import { SseSocket } from "./provider-http.js";
+import { MilestoneClient, RpcClient } from "./provider-rpc.js";
+
+export { MilestoneClient, RpcClient, RpcError } from "./provider-rpc.js";
 
 /** Close code a server uses when a token expired without an in-band refresh. */
 export const TOKEN_EXPIRED = 4401;
@@ -76,6 +79,14 @@ export class TeleportalDocument extends ObservableV2 {
   get synced() {
     return this.#synced;
   }
+
+  /** The document's milestones (version history) on the server. */
+  get milestones() {
+    this.#milestones ??= new MilestoneClient(this.provider.rpc, this.name, this.doc);
+    return this.#milestones;
+  }
+  /** @type {MilestoneClient | undefined} */
+  #milestones;
 
   #resetSynced() {
     this.#synced = new Promise((resolve, reject) => (this.#settle = { resolve, reject }));
@@ -152,6 +163,13 @@ export class TeleportalProvider extends ObservableV2 {
   transport = null;
   #lastTransport = 0; // index into options.transports of the last one that opened
   #probeDelay = 0;
+  /** RPC frames waiting for the connection. @type {Uint8Array[]} */
+  #rpcQueue = [];
+  /** Requests to the server's RPC methods (spec ext. 1.7): `provider.rpc.request(document, method, payload)`. */
+  rpc = new RpcClient((frame) => {
+    if (this.status === "connected" && this.#ws) this.#ws.send(frame);
+    else this.#rpcQueue.push(frame);
+  });
 
   /** @param {ProviderOptions} options */
   constructor(options) {
@@ -239,6 +257,8 @@ export class TeleportalProvider extends ObservableV2 {
 
   /** Closes every document and the connection for good. */
   destroy() {
+    this.rpc.destroy();
+    this.#rpcQueue = [];
     for (const name of [...this.documents.keys()]) this.close(name);
     this.disconnect();
     this.#setStatus("closed");
@@ -381,6 +401,7 @@ export class TeleportalProvider extends ObservableV2 {
     this.#scheduleRefresh();
     this.#timers.ping = setInterval(() => this.#ping(), this.options.pingInterval);
     for (const d of this.documents.values()) this.#start(d);
+    for (const frame of this.#rpcQueue.splice(0)) ws.send(frame);
     const early = ws._early ?? [];
     delete ws._early;
     for (const event of early) ws.onmessage?.(event);
@@ -510,6 +531,7 @@ export class TeleportalProvider extends ObservableV2 {
       return;
     }
     if (m.type === "ack") this.#onAck(m.payload);
+    if (m.type === "rpc") this.rpc.receive(m);
     const d = m.document ? this.documents.get(m.document) : undefined;
     if (d && m.type === "doc") this.#onDoc(d, m.payload);
     if (d && m.type === "awareness") this.#onAwareness(d, m.payload);

@@ -33,6 +33,10 @@ export const Kind = Object.freeze({
   verdict: 17,
   sample: 18,
   httpFrame: 30,
+  rpc: 40,
+  milestoneLoad: 41,
+  milestoneStore: 42,
+  milestoneCreated: 43,
 });
 export const LEVELS = ["debug", "info", "warn", "error"];
 

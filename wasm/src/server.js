@@ -2,7 +2,7 @@
 // storing are decided by the C++ core; this class only moves bytes between transports, storage
 // and the core, and does every `await`.
 import { asBytes, core } from "./core.js";
-import { decodeMessage } from "./protocol.js";
+import { decodeAny, decodeMessage, encodeAny, encodeMessage } from "./protocol.js";
 import { Transport } from "./connections.js";
 import { Kind, LEVELS, beforeCall, coreMetrics, input, putBytes, putList, putText, read, result } from "./server-core.js";
 import { Histogram, LabeledCounter, renderMetrics } from "./metrics.js";
@@ -23,6 +23,88 @@ const EVENTS = ["connect", "disconnect", "document-load", "document-unload", "wr
 const now = () => (typeof performance !== "undefined" ? performance.now() : Date.now());
 
 const later = typeof setImmediate === "function" ? setImmediate : (fn) => setTimeout(fn, 0);
+
+/** True when `frame` is an rpc frame (type byte 4 after the document name): cheap, no decode. */
+function isRpcFrame(frame) {
+  if (frame.length < 7 || frame[0] !== 0x59) return false;
+  let at = 4;
+  let length = 0;
+  for (let shift = 0; at < frame.length && shift < 35; shift += 7) {
+    const b = frame[at++];
+    length += (b & 0x7f) * 2 ** shift;
+    if (b < 0x80) break;
+  }
+  const type = at + length + 1;
+  return type < frame.length && frame[type] === 4;
+}
+
+/** The rpcHandlers option, checked: method name -> entry. */
+function rpcEntries(handlers) {
+  const entries = new Map();
+  if (handlers == null) return entries;
+  if (typeof handlers !== "object") throw new TypeError("rpcHandlers must be an object: { [method]: { handler, streamHandler?, init?, access? } }");
+  for (const [method, entry] of Object.entries(handlers)) {
+    if (!entry || typeof entry.handler !== "function") throw new TypeError(`rpcHandlers.${method}.handler must be a function`);
+    if (entry.streamHandler !== undefined && typeof entry.streamHandler !== "function") {
+      throw new TypeError(`rpcHandlers.${method}.streamHandler must be a function`);
+    }
+    if (entry.init !== undefined && typeof entry.init !== "function") throw new TypeError(`rpcHandlers.${method}.init must be a function`);
+    const access = entry.access ?? "write";
+    if (access !== "read" && access !== "write") throw new TypeError(`rpcHandlers.${method}.access must be "read" or "write"`);
+    for (const key of ["request", "response", "stream"]) {
+      if (entry[key] !== undefined) {
+        throw new TypeError(`rpcHandlers.${method}.${key}: custom payload codecs are not supported (payloads are lib0 any values)`);
+      }
+    }
+    entries.set(method, { handler: entry.handler, streamHandler: entry.streamHandler, init: entry.init, access });
+  }
+  return entries;
+}
+
+const hasMilestoneStorage = (storage) =>
+  ["loadMilestones", "putMilestone", "deleteMilestone", "loadMilestoneSnapshot"].every((m) => typeof storage?.[m] === "function");
+
+/** The milestones option, checked: {enabled, triggers (for the core), onCreated}. */
+function milestoneSettings(option, storage) {
+  if (option === false) return { enabled: false, triggers: [], onCreated: null };
+  if (option != null && option !== true && typeof option !== "object") throw new TypeError("milestones must be false, true or { triggers?, onMilestoneCreated? }");
+  const o = option && typeof option === "object" ? option : {};
+  if (storage && !hasMilestoneStorage(storage)) {
+    // A storage without milestones: built-in methods stay off unless asked for explicitly.
+    if (option != null) throw new TypeError("milestones need a storage with loadMilestones, putMilestone, deleteMilestone and loadMilestoneSnapshot (MilestoneStorage)");
+    return { enabled: false, triggers: [], onCreated: null };
+  }
+  if (o.onMilestoneCreated !== undefined && typeof o.onMilestoneCreated !== "function") throw new TypeError("milestones.onMilestoneCreated must be a function");
+  const triggers = (o.triggers ?? []).map((t, i) => {
+    const where = `milestones.triggers[${i}]`;
+    if (!t || typeof t !== "object") throw new TypeError(`${where} must be an object`);
+    if (t.autoName !== undefined && typeof t.autoName !== "string") throw new TypeError(`${where}.autoName must be a string`);
+    const base = { id: String(t.id ?? i), enabled: t.enabled !== false, autoName: t.autoName };
+    if (t.type === "update-count") {
+      const n = t.config?.updateCount;
+      if (!Number.isInteger(n) || n < 1) throw new TypeError(`${where}.config.updateCount must be an integer >= 1`);
+      return { ...base, type: t.type, config: { updateCount: n } };
+    }
+    if (t.type === "time-based") {
+      const ms = t.config?.interval;
+      if (typeof ms !== "number" || !(ms >= 0)) throw new TypeError(`${where}.config.interval must be a number of ms >= 0`);
+      return { ...base, type: t.type, config: { interval: ms } };
+    }
+    throw new TypeError(`${where}.type must be "update-count" or "time-based"${t.type === "event-based" ? " (event-based triggers are not supported)" : ""}`);
+  });
+  return { enabled: true, triggers, onCreated: o.onMilestoneCreated ?? null };
+}
+
+function randomSeed() {
+  const seed = new Uint8Array(32);
+  globalThis.crypto.getRandomValues(seed);
+  return seed;
+}
+
+const RPC_STREAM = 0;
+const RPC_RESPONSE = 1;
+const RPC_ERROR = 2;
+const RPC_DONE = 3;
 
 /** Token settings for the core: from a tokenManager, a `secret`, or TELEPORTAL_SECRET. */
 function tokenSettings(options) {
@@ -104,6 +186,13 @@ export class Server {
   #cluster = null;
   /** @type {Map<string, Promise<void>>} document key -> its channel subscription, until it settles */
   #subscribing = new Map();
+  /** @type {Map<string, {handler: Function, streamHandler?: Function, init?: Function, access: string}>} */
+  #rpc = new Map();
+  #milestones = { enabled: false, triggers: [], onCreated: null };
+  /** @type {Map<string, Promise<void>>} document key -> its last milestone storage operation */
+  #milestoneChains = new Map();
+  /** @type {Array<() => unknown>} what the rpcHandlers' init hooks returned */
+  #cleanups = [];
   /** Called with (clientId, document) when a client joins a document (hosts that restore memberships after hibernation). */
   onJoin = null;
   /** @type {Map<string, Set<Function>>} server.on() listeners by event */
@@ -132,6 +221,8 @@ export class Server {
     if (!["token", "none", "callback"].includes(permissions)) throw new TypeError(`unknown permissions mode "${permissions}"`);
     if (permissions === "none") this.log("warn", "permissions_disabled", { reason: 'permissions: "none": every client may read and write every document' });
     const tokens = tokenSettings(options);
+    this.#rpc = rpcEntries(options.rpcHandlers);
+    this.#milestones = milestoneSettings(options.milestones, options.storage);
     if (options.storage === undefined) {
       this.#ownsStorage = true; // opened on first use
     } else if (options.storage && typeof options.storage.load === "function" && typeof options.storage.commit === "function") {
@@ -158,13 +249,19 @@ export class Server {
         audience: tokens.audience,
         allowMissingDocumentAccess: tokens.allowMissingDocumentAccess,
         infoLogs: this.#allLogs,
+        rpcMethods: [...this.#rpc].map(([name, e]) => ({ name, access: e.access, stream: typeof e.streamHandler === "function" })),
+        rpcTimeoutMs: options.rpcTimeoutMs ?? 30000,
+        milestones: this.#milestones.enabled,
+        milestoneTriggers: this.#milestones.triggers,
       }),
     );
+    const seed = randomSeed();
     beforeCall();
-    input(config.length + tokens.secret.length);
+    input(config.length + tokens.secret.length + seed.length);
     putBytes(config, 0);
     putBytes(tokens.secret, config.length);
-    core._tp_server_create(config.length, tokens.secret.length);
+    putBytes(seed, config.length + tokens.secret.length);
+    core._tp_server_create(config.length, tokens.secret.length, seed.length);
     this.#core = result(0);
     if (options.cluster) {
       this.#cluster = options.cluster;
@@ -180,6 +277,12 @@ export class Server {
     if (every > 0) {
       this.#timer = setInterval(() => this.tick(), every);
       this.#timer.unref?.();
+    }
+    // Spec ext. 1.2: each entry's init, in object order; what it returns runs at close().
+    for (const entry of this.#rpc.values()) {
+      if (!entry.init) continue;
+      const cleanup = entry.init(this);
+      if (typeof cleanup === "function") this.#cleanups.push(cleanup);
     }
   }
 
@@ -362,7 +465,16 @@ export class Server {
   async close() {
     for (const id of [...this.#clients.keys()]) await this.disconnectClient(id);
     await this.flushed();
-    await Promise.allSettled([...this.#compactions]);
+    // Milestone writes finish (their answers are dropped); rpc handlers still running are not
+    // waited for: what they answer later is dropped too.
+    await Promise.allSettled([...this.#compactions, ...this.#milestoneChains.values()]);
+    for (const cleanup of this.#cleanups.splice(0)) {
+      try {
+        await cleanup();
+      } catch (err) {
+        this.log("error", "rpc_cleanup_failed", { error: errorText(err) });
+      }
+    }
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
     if (this.#ownsStorage && this.#storage) await (await this.#storage.catch(() => null))?.close?.();
@@ -377,7 +489,8 @@ export class Server {
     beforeCall();
     input(frame.length);
     putBytes(frame, 0);
-    this.#perform(core._tp_server_message(this.#core, handle, frame.length));
+    // RPC handling reads the clock (milestone times): the core gets it for those frames only.
+    this.#perform(core._tp_server_message(this.#core, handle, frame.length, isRpcFrame(frame) ? Date.now() : 0));
   }
 
   // Carries out what the core decided (the n records of the last core call): frames to send,
@@ -440,6 +553,51 @@ export class Server {
         case Kind.log:
           this.#logRecord(r, i);
           break;
+        case Kind.rpc: {
+          const flags = r.field(i, 7);
+          this.#rpcCall({
+            call: r.field(i, 4),
+            client: r.field(i, 1),
+            method: r.text(i),
+            payload: r.bytes(i).slice(),
+            document: r.text(i + 1),
+            documentId: r.text(i + 2),
+            messageId: r.text(i + 3),
+            encrypted: (flags & 1) !== 0,
+            sessionEncrypted: (flags & 2) !== 0,
+            stream: (flags & 4) !== 0,
+          });
+          i += 3;
+          break;
+        }
+        case Kind.milestoneLoad: {
+          const key = r.text(i);
+          this.#milestoneOp(key, () => this.#loadMilestones(key));
+          break;
+        }
+        case Kind.milestoneStore: {
+          const op = {
+            op: r.field(i, 4),
+            kind: r.field(i, 1),
+            key: r.text(i),
+            meta: r.bytes(i).slice(),
+            id: r.text(i + 1),
+            snapshot: r.field(i, 7) === 1 ? r.bytes(i + 1).slice() : undefined,
+          };
+          i += 1;
+          this.#milestoneOp(op.key, () => this.#storeMilestone(op));
+          break;
+        }
+        case Kind.milestoneCreated: {
+          const id = r.bytesText(i);
+          const documentId = r.text(i);
+          try {
+            this.#milestones.onCreated?.(id, documentId);
+          } catch (err) {
+            this.log("error", "on_milestone_created_failed", { document_id: documentId, milestone_id: id, error: errorText(err) });
+          }
+          break;
+        }
       }
     }
     if (sends.length > 0) this.#sendAll(r, sends);
@@ -644,7 +802,7 @@ export class Server {
       this.#emit("write", { documents: [...documents], entries: writes.length, bytes, ms });
     }
     beforeCall();
-    this.#perform(core._tp_server_committed(this.#core, id, ok ? 1 : 0, ok ? 0 : putText(error, 0)));
+    this.#perform(core._tp_server_committed(this.#core, id, ok ? 1 : 0, ok ? 0 : putText(error, 0), Date.now()));
   }
 
   #compact(key) {
@@ -670,6 +828,153 @@ export class Server {
     })().catch((err) => this.log("error", "storage_compact_failed", { document_id: key, error: errorText(err) }));
     this.#compactions.add(run);
     run.finally(() => this.#compactions.delete(run));
+  }
+
+  // ---- RPC: the application's handlers (spec ext. 1.2-1.5) ---------------------------------------
+
+  // Runs the handler (or streamHandler) of one call; every result goes back to the core, which
+  // encodes the frames (stream chunks, then the response or error, then the ack).
+  #rpcCall(c) {
+    this.#serveCall(c).catch((err) => this.log("error", "rpc_failed", { method: c.method, error: errorText(err) }));
+  }
+
+  async #serveCall(c) {
+    const entry = this.#rpc.get(c.method);
+    const client = this.#byHandle.get(c.client);
+    if (!entry || !client) return this.#answer(c.call, RPC_DONE);
+    let payload;
+    try {
+      payload = decodeAny(c.payload);
+    } catch {
+      payload = undefined;
+    }
+    const context = client.context ?? {};
+    const ctx = {
+      ...context,
+      server: this,
+      documentId: c.documentId,
+      session: { document: c.document, documentId: c.documentId, encrypted: c.sessionEncrypted },
+      userId: context.userId,
+      clientId: client.id,
+    };
+    if (c.stream) {
+      const send = (message) => {
+        const to = this.#byHandle.get(c.client);
+        if (to) to.transport.send(message instanceof Uint8Array ? message : encodeMessage(message));
+      };
+      try {
+        await entry.streamHandler(payload, ctx, c.messageId, send);
+        this.#answer(c.call, RPC_DONE);
+      } catch (err) {
+        this.#answer(c.call, RPC_ERROR, { status: 500, details: err instanceof Error ? err.message : "Stream processing error" });
+      }
+      return;
+    }
+    try {
+      const result = (await entry.handler(payload, ctx)) ?? {};
+      const encrypted = typeof result.encrypted === "boolean" ? result.encrypted : undefined;
+      if (result.stream != null) {
+        for await (const chunk of result.stream) {
+          if (!this.#byHandle.has(c.client)) return this.#answer(c.call, RPC_DONE); // gone: stop pulling
+          this.#answer(c.call, RPC_STREAM, { payload: chunk, encrypted });
+        }
+      }
+      const response = result.response;
+      if (response !== null && typeof response === "object" && response.type === "error") {
+        this.#answer(c.call, RPC_ERROR, {
+          status: typeof response.statusCode === "number" ? response.statusCode : 500,
+          details: typeof response.details === "string" ? response.details : "Unknown error",
+          payload: response.payload,
+        });
+      } else {
+        this.#answer(c.call, RPC_RESPONSE, { payload: response, encrypted });
+      }
+    } catch (err) {
+      this.#answer(c.call, RPC_ERROR, { status: 500, details: err instanceof Error ? err.message : "Internal error" });
+    }
+  }
+
+  // One answer to the core. A payload that lib0 cannot encode becomes a 500.
+  #answer(call, kind, { payload, encrypted, status = 0, details = "" } = {}) {
+    let bytes = new Uint8Array(0);
+    const withPayload = kind === RPC_STREAM || kind === RPC_RESPONSE || (kind === RPC_ERROR && payload !== undefined && payload !== null);
+    if (withPayload) {
+      try {
+        bytes = encodeAny(payload);
+      } catch (err) {
+        if (kind === RPC_STREAM) return this.log("error", "rpc_invalid_payload", { error: errorText(err) });
+        return this.#answer(call, RPC_ERROR, { status: 500, details: `Cannot encode the RPC payload: ${errorText(err)}` });
+      }
+    }
+    beforeCall();
+    input(bytes.length + details.length * 3);
+    putBytes(bytes, 0);
+    const detailsLen = putText(details, bytes.length);
+    const flag = encrypted === undefined ? -1 : encrypted ? 1 : 0;
+    this.#perform(core._tp_server_rpc_answer(this.#core, call, kind, status, flag, bytes.length, withPayload ? 1 : 0, detailsLen));
+  }
+
+  // ---- milestones: the core decides, this only moves bytes (spec ext. 2) ----------------------
+
+  // Milestone storage operations of one document run one after the other, in the core's order.
+  #milestoneOp(key, fn) {
+    const next = (this.#milestoneChains.get(key) ?? Promise.resolve()).then(fn).catch((err) => {
+      this.log("error", "milestone_op_failed", { document_id: key, error: errorText(err) });
+    });
+    this.#milestoneChains.set(key, next);
+    next.finally(() => {
+      if (this.#milestoneChains.get(key) === next) this.#milestoneChains.delete(key);
+    });
+  }
+
+  async #milestoneStorage() {
+    const storage = await this.#getStorage();
+    if (!hasMilestoneStorage(storage)) throw new Error("the storage does not store milestones (MilestoneStorage)");
+    return storage;
+  }
+
+  async #loadMilestones(key) {
+    try {
+      const storage = await this.#milestoneStorage();
+      const list = await storage.loadMilestones(key);
+      const items = [];
+      for (const m of list) items.push(encoder.encode(String(m.id)), asBytes(m.meta));
+      beforeCall();
+      const keyLen = putText(key, 0);
+      putList(items, keyLen);
+      this.#perform(core._tp_server_milestones_loaded(this.#core, keyLen, list.length));
+    } catch (err) {
+      beforeCall();
+      const keyLen = putText(key, 0);
+      this.#perform(core._tp_server_milestones_load_failed(this.#core, keyLen, putText(errorText(err), keyLen)));
+    }
+  }
+
+  async #storeMilestone(op) {
+    let ok = true;
+    let error = "";
+    let snapshot;
+    try {
+      const storage = await this.#milestoneStorage();
+      if (op.kind === 1) await storage.putMilestone(op.key, op.id, op.meta, op.snapshot);
+      else if (op.kind === 2) await storage.deleteMilestone(op.key, op.id);
+      else {
+        const found = await storage.loadMilestoneSnapshot(op.key, op.id);
+        snapshot = found == null ? undefined : asBytes(found);
+      }
+    } catch (err) {
+      ok = false;
+      error = errorText(err);
+    }
+    beforeCall();
+    let len = 0;
+    if (!ok) {
+      len = putText(error, 0);
+    } else if (snapshot) {
+      input(snapshot.length);
+      len = putBytes(snapshot, 0);
+    }
+    this.#perform(core._tp_server_milestone_done(this.#core, op.op, ok ? 1 : 0, len, snapshot ? 1 : 0, Date.now()));
   }
 
   // The application's checkPermission decides read and write for (client, document), once.

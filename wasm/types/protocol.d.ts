@@ -103,6 +103,11 @@ export declare function decodeMessage(bytes: Uint8Array | ArrayBuffer | ArrayBuf
 export declare function encodeMessage(message: MessageInput): Uint8Array;
 export declare function getMessageId(bytes: Uint8Array | ArrayBuffer | ArrayBufferView): string;
 
+/** lib0's `any` encoding of one value (RPC payloads): strings, numbers, booleans, null, undefined, bigints, Uint8Arrays, arrays, plain objects. */
+export declare function encodeAny(value: unknown): Uint8Array;
+/** Decodes one lib0 `any` value; trailing bytes are ignored. */
+export declare function decodeAny(bytes: Uint8Array | ArrayBuffer | ArrayBufferView): unknown;
+
 export declare function isPingMessage(bytes: Uint8Array): boolean;
 export declare function isPongMessage(bytes: Uint8Array): boolean;
 export declare function isBinaryMessage(bytes: Uint8Array): boolean;

@@ -75,6 +75,58 @@ export declare class TeleportalDocument extends ObservableV2<DocumentEvents> {
   readonly isSynced: boolean;
   /** Resolves when the document is in sync (a new promise after each disconnect); rejects on a denial. */
   readonly synced: Promise<void>;
+  /** The document's milestones (version history) on the server. */
+  readonly milestones: MilestoneClient;
+}
+
+/** An RPC error response: message `RPC error (<statusCode>): <details>`. */
+export declare class RpcError extends Error {
+  readonly statusCode: number;
+  readonly details: string;
+  readonly payload: unknown;
+}
+
+export interface RpcRequestOptions {
+  /** Default 30000 ms, then `RPC request timeout: <method>`. */
+  timeout?: number;
+  /** The request frame's encrypted flag (default false). */
+  encrypted?: boolean;
+  /** Each stream chunk the server sends before the response. */
+  onStream?: (chunk: unknown) => void;
+}
+
+/** Requests to the server's RPC methods; payloads are lib0 `any` values. */
+export declare class RpcClient {
+  /** Sends `{method, ...payload}` (once connected) and resolves with the response payload; rejects with an RpcError. */
+  request(document: string, method: string, payload?: Record<string, unknown>, options?: RpcRequestOptions): Promise<unknown>;
+  /** Rejects everything pending with `RpcClient destroyed`. */
+  destroy(): void;
+}
+
+export interface Milestone {
+  id: string;
+  name: string;
+  /** The namespaced document key ("room/document"). */
+  documentId: string;
+  createdAt: number;
+  deletedAt?: number;
+  lifecycleState?: "active" | "deleted" | "archived" | "expired";
+  expiresAt?: number;
+  createdBy: { type: "user" | "system"; id: string };
+}
+
+/** Failures reject with `[milestone] Failed to <operation>: <inner message>` (the RpcError as cause). */
+export declare class MilestoneClient {
+  list(options?: { includeDeleted?: boolean; snapshotIds?: string[]; timeout?: number }): Promise<Milestone[]>;
+  /** The stored snapshot: a Y.js V2 update of the whole document (plaintext documents). */
+  getSnapshot(id: string, options?: { timeout?: number }): Promise<Uint8Array>;
+  /** Stores the document's current state; the server names it "Version N" when `name` is absent. */
+  create(name?: string, options?: { timeout?: number }): Promise<Milestone>;
+  updateName(id: string, name: string, options?: { timeout?: number }): Promise<Milestone>;
+  /** Soft delete; a second delete removes it for good. */
+  delete(id: string, options?: { timeout?: number }): Promise<void>;
+  /** Undoes a soft delete (the document's content is unchanged). */
+  restore(id: string, options?: { timeout?: number }): Promise<Milestone>;
 }
 
 export interface ProviderEvents {
@@ -109,6 +161,8 @@ export declare class TeleportalProvider extends ObservableV2<ProviderEvents> {
   flush(options?: { timeout?: number }): Promise<void>;
   /** Calls getToken now and sends the new token in-band on the open connection. */
   refreshToken(): Promise<void>;
+  /** RPC requests on this connection (waiting for it when offline). */
+  readonly rpc: RpcClient;
 }
 
 /** The exp and iat claims of a JWT, unverified (to schedule a refresh). */

@@ -15,6 +15,53 @@ export interface PermissionCheck {
   type: "read" | "write";
 }
 
+/** What an RPC handler receives besides the payload (spec ext. 1.3). */
+export interface RpcContext extends Record<string, unknown> {
+  server: Server;
+  /** The namespaced document key: "room/document", or the bare name without a room. */
+  documentId: string;
+  session: { document: string; documentId: string; encrypted: boolean };
+  userId?: string;
+  clientId: string;
+}
+
+/** A handler's result: `response` is the success payload, or `{type: "error", statusCode?, details?, payload?}`. */
+export interface RpcResult {
+  response?: unknown;
+  /** Each value becomes a stream frame, sent before the response. */
+  stream?: AsyncIterable<unknown> | Iterable<unknown>;
+  /** The encrypted flag of the success frames (default: the request's). */
+  encrypted?: boolean;
+}
+
+export interface RpcHandlerEntry {
+  /** Serves a request; throwing answers 500 with the error's message. */
+  handler(payload: unknown, ctx: RpcContext): RpcResult | Promise<RpcResult>;
+  /** Serves incoming stream frames of this method (uploads); `send` writes a frame (bytes or a message object) to the caller. */
+  streamHandler?(payload: unknown, ctx: RpcContext, frameId: string, send: (message: Uint8Array | object) => void): void | Promise<void>;
+  /** Called once in the Server constructor; what it returns runs at close(). */
+  init?(server: Server): void | (() => unknown);
+  /** What the caller needs in token mode. Default "write". */
+  access?: "read" | "write";
+}
+
+export interface MilestoneTrigger {
+  id?: string;
+  type: "update-count" | "time-based";
+  /** Default true. */
+  enabled?: boolean;
+  config: { updateCount: number } | { interval: number };
+  /** The milestone's name (default "Milestone N"). */
+  autoName?: string;
+}
+
+export interface MilestoneOptions {
+  /** Automatic milestones, checked on every document update; they share one counter and clock per document. */
+  triggers?: MilestoneTrigger[];
+  /** Called once an automatic milestone is stored. */
+  onMilestoneCreated?: (milestoneId: string, documentId: string) => void;
+}
+
 export interface ServerOptions {
   /**
    * "token" (the default): every message is checked against the connection's verified token
@@ -62,6 +109,19 @@ export interface ServerOptions {
    * reach the readers of a document on every node. The nodes must share the storage.
    */
   cluster?: Cluster;
+  /**
+   * The application's RPC methods (wire method name -> entry); they replace built-in methods of
+   * the same name. Payloads are lib0 `any` values.
+   */
+  rpcHandlers?: Record<string, RpcHandlerEntry>;
+  /** A call whose handler has not answered after this long gets a 504. Default 30000 ms (0: no limit). */
+  rpcTimeoutMs?: number;
+  /**
+   * Built-in milestone methods (milestoneList/Get/Create/UpdateName/Delete/Restore) over the
+   * storage's MilestoneStorage, and automatic milestones. Default on when the storage stores
+   * milestones; `false` turns them off (they answer 501).
+   */
+  milestones?: boolean | MilestoneOptions;
   /** How often expiry and unloading are checked (0: never by itself; call tick()). Default 1000 ms. */
   tickIntervalMs?: number;
   logger?: (level: string, event: string, fields: Record<string, unknown>) => void;

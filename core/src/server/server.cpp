@@ -71,6 +71,7 @@ struct Server::Turn {
   Outputs& out;
 };
 
+
 // Bytes of a staged update: an offset and a length in its batch's arena.
 struct Span {
   std::size_t off = 0;
@@ -188,8 +189,9 @@ bool is_authoritative(const Message& m) {
 
 enum class Need : std::uint8_t { nothing, read, write, never };
 
-// What a message needs (spec 2.4, with awareness and presence fixed to need read).
-Need required_access(const Message& m) {
+// What a message needs (spec 2.4, with awareness and presence fixed to need read). An rpc for a
+// method the application registered needs what it registered it with.
+Need required_access(const Message& m, const ServerConfig& config) {
   using protocol::MessageType;
   switch (m.type()) {
     case MessageType::doc:
@@ -203,6 +205,9 @@ Need required_access(const Message& m) {
       static const char* writers[] = {"milestoneCreate", "milestoneUpdateName", "milestoneDelete",
                                       "milestoneRestore", "fileUpload"};
       const auto& method = m.get<protocol::Rpc>()->method;
+      for (const auto& app : config.rpc_methods) {
+        if (app.name == method) return app.write ? Need::write : Need::read;
+      }
       for (const char* w : writers) {
         if (method == w) return Need::write;
       }
@@ -253,7 +258,7 @@ std::string session_key(std::string_view room, std::string_view document) {
   return key;
 }
 
-Server::Server(ServerConfig config) : config_(std::move(config)) {}
+Server::Server(ServerConfig config) : config_(std::move(config)), ids_(std::make_unique<IdSource>(config_.random_seed)) {}
 Server::~Server() = default;
 
 // The claims the token rule reads: the context itself when it carries documentAccess (the
@@ -443,11 +448,10 @@ void Server::handle_message(Turn& t, const Message& m, ByteView frame) {
     }
     // An rpc about no document cannot be checked against any document's permissions.
     if (config_.permissions != PermissionMode::none) return deny(t, m, "(no document)");
-    on_rpc(t, m);
-    ack(t.out, t.sender, m.id);
+    if (on_rpc(t, nullptr, m)) ack(t.out, t.sender, m.id);
     return;
   }
-  Need need = required_access(m);
+  Need need = required_access(m, config_);
   if (config_.permissions != PermissionMode::none) {
     bool asked = false;
     Access a = access_of(t, m.document, frame, asked);
@@ -485,7 +489,7 @@ void Server::apply(Turn& t, DocumentSession& s, const Message& m, ByteView frame
       on_presence(t, s, m);
       break;
     case protocol::MessageType::rpc:
-      on_rpc(t, m);
+      if (!on_rpc(t, &s, m)) return;  // answered (and acked) later
       break;
     case protocol::MessageType::ack:
       return;
@@ -578,6 +582,7 @@ DocumentSession* Server::session_for(Turn& t, const Message& m) {
   s->key = key;
   s->topic = next_topic_++;
   s->document = m.document;
+  s->document_id = t.client.room.empty() ? m.document : t.client.room + "/" + m.document;
   s->encrypted = m.encrypted;
   s->tentative = !is_authoritative(m);
   s->loading = config_.persist;
@@ -905,6 +910,7 @@ void Server::accept_group(Outputs& out, StagedBatch& b, Group& g) {
   if (!g.coalesce) {
     for (std::size_t i : g.items) accept_update(out, s, b, b.items[i]);
     after_accept(out, s);
+    count_group(out, b, g);
     return;
   }
   relay_coalesced(out, s, b, g);
@@ -921,6 +927,19 @@ void Server::accept_group(Outputs& out, StagedBatch& b, Group& g) {
     out.push_back(AckOutput{st.sender, st.id});
   }
   after_accept(out, s);
+  count_group(out, b, g);
+}
+
+// Automatic milestones count the doc updates (not sync-step-2s) a group applied, empty ones
+// included (spec ext. 2.7); a group makes at most one milestone, of its state once applied.
+void Server::count_group(Outputs& out, StagedBatch& b, Group& g) {
+  if (config_.milestone_triggers.empty() || !config_.milestones) return;
+  bool fired = false;
+  std::optional<std::string> name;
+  for (std::size_t i : g.items) {
+    if (!b.items[i].step2) count_write(*g.session, fired, name);
+  }
+  if (fired) automatic_milestone(out, *g.session, std::move(name));
 }
 
 // Readers get one frame for a batch's updates to a document: sync-step-2s and empty updates go
@@ -1155,7 +1174,7 @@ Outputs Server::load_failed(const std::string& key, const std::string& error) {
 }
 
 void Server::maybe_unload(Outputs& out, DocumentSession& s) {
-  if (!config_.persist || !s.members.empty() || s.in_flight > 0 || s.loading || !s.queue.empty()) return;
+  if (!config_.persist || !s.members.empty() || s.in_flight > 0 || s.loading || !s.queue.empty() || busy(s)) return;
   if (config_.unload_after_ms > 0) {
     if (s.empty_since_ms < 0) s.empty_since_ms = now_ms_;
     return;
@@ -1174,6 +1193,7 @@ Outputs Server::tick(double now_ms) {
   last_refill_ms_ = now_ms_;
   if (now_ms_ > before) refill(now_ms_ - before);
   if (!config_.node_id.empty()) presence_tick(out);
+  expire_calls(out);
   for (auto& [handle, c] : clients_) {
     if (c->expired || c->exp_ms <= 0 || now_ms_ < c->exp_ms) continue;
     c->expired = true;
@@ -1182,7 +1202,7 @@ Outputs Server::tick(double now_ms) {
   }
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     DocumentSession& s = *it->second;
-    if (s.empty_since_ms >= 0 && s.members.empty() && s.in_flight == 0 && !s.loading &&
+    if (s.empty_since_ms >= 0 && s.members.empty() && s.in_flight == 0 && !s.loading && !busy(s) &&
         now_ms_ - s.empty_since_ms >= static_cast<double>(config_.unload_after_ms)) {
       ++metrics_.documents_unloaded;
       out.push_back(LogOutput{"info", "document_unloaded", {{"document_id", s.key}}});
@@ -1209,6 +1229,9 @@ std::optional<double> Server::next_deadline() const {
     if (s->empty_since_ms >= 0) consider(s->empty_since_ms + static_cast<double>(config_.unload_after_ms));
   }
   if (!config_.node_id.empty() && !sessions_.empty()) consider(last_heartbeat_ms_ + static_cast<double>(config_.heartbeat_ms));
+  for (const auto& [id, call] : calls_) {
+    if (call.deadline > 0) consider(call.deadline);
+  }
   return next;
 }
 
@@ -1324,23 +1347,69 @@ void Server::on_presence(Turn& t, DocumentSession& s, const Message& m) {
   // join / leave / heartbeat from clients are server-to-client messages: ignored.
 }
 
-void Server::on_rpc(Turn& t, const Message& m) {
+// Spec ext. 1.4: true when the frame is answered now (the caller acks it); false when the host's
+// handler or the milestone storage answers it later (the ack follows that answer).
+bool Server::on_rpc(Turn& t, DocumentSession* s, const Message& m) {
   const auto* rpc = m.get<protocol::Rpc>();
-  if (rpc->request_type != protocol::RpcRequestType::request) return;
-  if (!std::holds_alternative<protocol::RpcSuccess>(rpc->result)) return;
-  // No RPC handlers are registered in the core yet: every method is unknown (501).
-  protocol::Rpc r;
-  r.method = rpc->method;
-  r.request_type = protocol::RpcRequestType::response;
-  r.original_request_id = m.id;
-  r.result = protocol::RpcError{501, "Unknown RPC method: " + rpc->method,
-                                lib0::Any::object({{"method", lib0::Any::string(rpc->method)}})};
-  Message reply;
-  reply.document = m.document;
-  reply.encrypted = m.encrypted;
-  reply.payload = std::move(r);
-  t.out.push_back(SendOutput{{t.sender}, protocol::encode_message(reply)});
+  if (rpc->request_type == protocol::RpcRequestType::response) return true;  // acked, ignored
+  const bool success = std::holds_alternative<protocol::RpcSuccess>(rpc->result);
+  const RpcMethodConfig* app = app_method(rpc->method);
+  if (rpc->request_type == protocol::RpcRequestType::stream) {
+    if (!success || !app || !app->stream_handler) return true;
+    start_call(t, s, m, true);
+    return false;
+  }
+  if (!success) return true;  // a request carrying the error branch: ack only
+  if (app) {
+    start_call(t, s, m, false);
+    return false;
+  }
+  if (s && config_.milestones && is_milestone_method(rpc->method)) {
+    MilestoneJob job;
+    job.client = t.sender;
+    job.method = rpc->method;
+    job.request_id = m.id;
+    job.encrypted = m.encrypted;
+    job.payload = std::get<protocol::RpcSuccess>(rpc->result).payload;
+    job.user_id = t.client.user_id;
+    s->milestones.waiting.push_back(std::move(job));
+    run_milestones(t.out, *s);
+    return false;
+  }
+  send_rpc(t.out, t.sender, m.document, m.encrypted, rpc->method, protocol::RpcRequestType::response, m.id,
+           protocol::RpcError{501, "Unknown RPC method: " + rpc->method,
+                              lib0::Any::object({{"method", lib0::Any::string(rpc->method)}})});
+  return true;
 }
+
+void Server::start_call(Turn& t, DocumentSession* s, const Message& m, bool stream) {
+  const auto* rpc = m.get<protocol::Rpc>();
+  CallId id = next_call_++;
+  if (next_call_ == 0) next_call_ = 1;
+  PendingCall c;
+  c.client = t.sender;
+  c.method = rpc->method;
+  c.document = m.document;
+  c.reply_id = stream ? rpc->original_request_id.value_or(m.id) : m.id;
+  c.ack_id = m.id;
+  c.encrypted = m.encrypted;
+  if (config_.rpc_timeout_ms > 0) c.deadline = now_ms_ + static_cast<double>(config_.rpc_timeout_ms);
+  calls_.emplace(id, std::move(c));
+  RpcCallOutput o;
+  o.call = id;
+  o.client = t.sender;
+  o.stream = stream;
+  o.method = rpc->method;
+  o.document = m.document;
+  o.document_id = s ? s->document_id : (t.client.room.empty() ? m.document : t.client.room + "/" + m.document);
+  o.message_id = m.id;
+  o.payload = lib0::encode_any(std::get<protocol::RpcSuccess>(rpc->result).payload);
+  o.encrypted = m.encrypted;
+  o.session_encrypted = s ? s->encrypted : m.encrypted;
+  t.out.push_back(std::move(o));
+}
+
+bool Server::connected(ClientHandle c) const { return clients_.count(c) > 0; }
 
 void Server::leave(Outputs& out, ClientHandle c, DocumentSession& s) {
   if (auto it = clients_.find(c); it != clients_.end()) it->second->last = {};
@@ -1348,6 +1417,9 @@ void Server::leave(Outputs& out, ClientHandle c, DocumentSession& s) {
   s.members.erase(std::remove_if(s.members.begin(), s.members.end(),
                                  [&](const DocumentSession::Member& m) { return m.client == c; }),
                   s.members.end());
+  // Its milestone requests that wait for their turn go with it.
+  auto& jobs = s.milestones.waiting;
+  jobs.erase(std::remove_if(jobs.begin(), jobs.end(), [&](const MilestoneJob& j) { return j.client == c; }), jobs.end());
   // Frames of this client waiting for the load are dropped with it.
   for (auto q = s.queue.begin(); q != s.queue.end();) {
     if (q->client == c) {
@@ -1376,6 +1448,10 @@ Outputs Server::close(ClientHandle handle) {
     if (s != sessions_.end()) leave(out, handle, *s->second);
   }
   ++metrics_.clients_disconnected;
+  // Calls its handlers are still running: their answers are dropped when they come.
+  for (auto call = calls_.begin(); call != calls_.end();) {
+    call = call->second.client == handle ? calls_.erase(call) : std::next(call);
+  }
   if (config_.info_logs) out.push_back(LogOutput{"info", "client_disconnect", {{"client_id", it->second->id}}});
   if (auto u = users_.find(it->second->user_id); u != users_.end() && --u->second.connections == 0) users_.erase(u);
   std::vector<std::string> keys = std::move(it->second->sessions);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "milestones.hpp"
 #include "sidecars.hpp"
 #include "tp/server/server.hpp"
 
@@ -70,9 +71,39 @@ struct Roster {
   }
 };
 
+// A milestone request (or an automatic milestone) waiting for its turn: one is decided at a
+// time, on the document's committed milestones, once they are loaded.
+struct MilestoneJob {
+  ClientHandle client = 0;  // 0: an automatic milestone
+  std::string method;
+  std::string request_id;
+  bool encrypted = false;  // the request's flag
+  lib0::Any payload;       // the request's success payload
+  std::string user_id;     // the requester's userId ("" when none)
+  // automatic milestones
+  double created_at = 0;
+  Bytes snapshot;
+  std::optional<std::string> name;
+};
+
+// A document's milestones as stored (creation order), loaded on first use.
+struct MilestoneBook {
+  enum class State : std::uint8_t { unloaded, loading, loaded };
+  State state = State::unloaded;
+  std::vector<MilestoneMeta> list;
+  std::deque<MilestoneJob> waiting;
+  bool busy = false;  // a storage operation is out: the next job waits for its answer
+  // Automatic milestones: one counter and one clock for every trigger, from the first write.
+  bool counting = false;
+  std::uint64_t update_count = 0;
+  double last_time = 0;
+};
+
 struct DocumentSession {
   std::string key;
   std::string document;  // bare name, as clients see it
+  std::string document_id;  // namespaced as the reference names it: "room/document" (or the bare name)
+  MilestoneBook milestones;
   std::uint32_t topic = 0;  // this session's number in ReaderOutput / PublishOutput
   bool encrypted = false;
   bool tentative = true;  // fixed by the first doc/awareness message (spec 4.3)
@@ -111,6 +142,31 @@ struct DocumentSession {
     }
     return nullptr;
   }
+};
+
+// An rpc frame the host's handler is serving: where its answers go and with which ids.
+struct Server::PendingCall {
+  ClientHandle client = 0;
+  std::string method;
+  std::string document;
+  std::string reply_id;  // originalRequestId of the frames sent for it
+  std::string ack_id;    // the frame's own id (acked when the call ends)
+  bool encrypted = false;
+  double deadline = 0;  // 0: none
+};
+
+// A milestone storage operation out, and what its success means.
+struct Server::PendingOp {
+  std::string key;
+  ClientHandle client = 0;  // 0: an automatic milestone
+  std::string method;
+  std::string request_id;
+  bool encrypted = false;
+  MilestoneOp kind = MilestoneOp::put;
+  MilestoneMeta meta;  // put: the milestone as it will be stored
+  bool insert = false;  // put of a new milestone
+  std::string id;
+  lib0::Any response;  // the success payload
 };
 
 }  // namespace tp::server

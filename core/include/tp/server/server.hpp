@@ -105,8 +105,49 @@ struct ChannelOutput {
   std::string key;
   bool subscribe = true;
 };
+// An rpc frame for a method the application registered (ServerConfig::rpc_methods): the host runs
+// the method's handler (or, for an incoming `stream` frame, its streamHandler) and answers with
+// one core call per result, naming `call`: rpc_stream (0..n), then rpc_response or rpc_error, or
+// rpc_done (a stream frame handled: ack only). The core encodes every frame it sends for it.
+using CallId = std::uint32_t;
+struct RpcCallOutput {
+  CallId call = 0;
+  ClientHandle client = 0;
+  bool stream = false;      // an incoming stream frame (streamHandler), else a request (handler)
+  std::string method;
+  std::string document;     // the bare name, as the client sent it
+  std::string document_id;  // namespaced: "room/document", or the bare name without a room
+  std::string message_id;   // the frame's own id
+  Bytes payload;            // the success payload: one lib0 `any`
+  bool encrypted = false;   // the frame's flag
+  bool session_encrypted = false;
+};
+// Milestones: the host reads the milestones stored for `key` (MilestoneStorage.loadMilestones)
+// and answers milestones_loaded() or milestones_load_failed().
+struct MilestoneLoadOutput {
+  std::string key;
+};
+// One milestone storage operation. The host runs those of one key one at a time, in order, and
+// answers each with milestone_done(op, ...). put: insert `id` (or replace its meta, keeping the
+// stored snapshot when `snapshot` is empty); remove: delete `id`; snapshot: read its snapshot.
+enum class MilestoneOp : std::uint8_t { put = 1, remove = 2, snapshot = 3 };
+struct MilestoneStoreOutput {
+  std::uint32_t op = 0;
+  MilestoneOp kind = MilestoneOp::put;
+  std::string key;
+  std::string id;
+  Bytes meta;                     // put: the binary meta entry (spec ext. 2.6)
+  std::optional<Bytes> snapshot;  // put of a new milestone: its snapshot
+};
+// An automatic milestone was stored (the application's onMilestoneCreated(id, documentId)).
+struct MilestoneCreatedOutput {
+  std::string key;
+  std::string document_id;
+  std::string id;
+};
 using Output = std::variant<SendOutput, CloseOutput, LogOutput, LoadOutput, CompactOutput, PermissionOutput,
-                            JoinOutput, ReaderOutput, PublishOutput, ChannelOutput, AckOutput>;
+                            JoinOutput, ReaderOutput, PublishOutput, ChannelOutput, AckOutput, RpcCallOutput,
+                            MilestoneLoadOutput, MilestoneStoreOutput, MilestoneCreatedOutput>;
 using Outputs = std::vector<Output>;
 
 // What flush() hands the host: append `entry` to `key`, all writes in one transaction.
@@ -130,6 +171,25 @@ struct TokenConfig {
   std::string issuer = "teleportal";
   std::string audience = "teleportal";
   bool allow_missing_document_access = false;
+};
+
+// A method the application serves (the JS Server's rpcHandlers option).
+struct RpcMethodConfig {
+  std::string name;
+  bool write = true;            // token mode: the permission it needs ("write", the default, or "read")
+  bool stream_handler = false;  // incoming stream frames of this method go to the host too
+};
+
+// Automatic milestones (spec ext. 2.7): checked in list order on every doc update a session
+// applies; all triggers share one counter and one clock per document, reset when one fires.
+struct MilestoneTrigger {
+  enum class Type : std::uint8_t { update_count, time_based };
+  std::string id;
+  Type type = Type::update_count;
+  bool enabled = true;
+  std::uint64_t update_count = 0;  // update_count: fires when the count reaches this
+  double interval_ms = 0;          // time_based: fires on a write this long after the last milestone
+  std::optional<std::string> auto_name;  // else "Milestone N"
 };
 
 struct ServerConfig {
@@ -169,6 +229,17 @@ struct ServerConfig {
   // presence_timeout_ms is gone and its clients leave.
   std::uint64_t heartbeat_ms = 10000;
   std::uint64_t presence_timeout_ms = 30000;
+  // RPC: the application's methods (they replace built-in ones of the same name), and how long
+  // the host may take to answer a call before the client gets a 504 (0: no limit).
+  std::vector<RpcMethodConfig> rpc_methods;
+  std::uint64_t rpc_timeout_ms = 30000;
+  // Built-in milestone methods (milestoneList, ...Get, ...Create, ...UpdateName, ...Delete,
+  // ...Restore) over the host's milestone storage; false: they answer 501 like unknown methods.
+  bool milestones = true;
+  std::vector<MilestoneTrigger> milestone_triggers;
+  // Randomness for milestone ids (UUID v4): a 32-byte seed from the host's CSPRNG (empty: the
+  // core asks libsodium's randombytes once).
+  Bytes random_seed;
   // false: the per-connection and per-document "info" LogOutputs (session_created, document_loaded,
   // client_disconnect, ...) are not made, for hosts whose logger drops them anyway.
   bool info_logs = true;
@@ -187,6 +258,14 @@ FrameVerdict inspect_frame(ByteView frame);
 std::string session_key(std::string_view room, std::string_view document);
 
 struct DocumentSession;
+class IdSource;
+struct MilestoneJob;
+
+// A milestone as MilestoneStorage.loadMilestones returns it.
+struct StoredMilestone {
+  std::string id;
+  ByteView meta;
+};
 
 class Server {
  public:
@@ -223,8 +302,28 @@ class Server {
   Outputs committed(BatchId batch, bool ok, const std::string& error = {});
   // The application's decision for (client, document); resumes the client's queued frames.
   Outputs permission(ClientHandle client, const std::string& document, Access access);
-  // Time passes: expired tokens close (4401), idle documents unload.
+  // Time passes: expired tokens close (4401), idle documents unload, RPC calls time out.
   Outputs tick(double now_ms);
+  // The clock moves on without any other work (hosts call it before a frame whose handling reads
+  // the clock: milestone times, time-based triggers). Never goes back.
+  void advance_time(double now_ms);
+
+  // Answers to an RpcCallOutput. Payloads are one lib0 `any` each; `encrypted` overrides the
+  // request's flag. Answers for a call that is gone (client disconnected, timed out) are dropped.
+  Outputs rpc_stream(CallId call, ByteView payload, std::optional<bool> encrypted = std::nullopt);
+  Outputs rpc_response(CallId call, ByteView payload, std::optional<bool> encrypted = std::nullopt);
+  Outputs rpc_error(CallId call, std::uint64_t status, const std::string& details,
+                    std::optional<ByteView> payload = std::nullopt);
+  Outputs rpc_done(CallId call);
+
+  // Answers to MilestoneLoadOutput and MilestoneStoreOutput. For a snapshot op, `snapshot` is the
+  // stored snapshot (nullopt: none stored).
+  Outputs milestones_loaded(const std::string& key, const std::vector<StoredMilestone>& milestones);
+  Outputs milestones_load_failed(const std::string& key, const std::string& error);
+  Outputs milestone_done(std::uint32_t op, bool ok, const std::string& error = {},
+                         std::optional<ByteView> snapshot = std::nullopt);
+  // Random bytes used for the next milestone ids before the seeded generator (tests pin ids).
+  void supply_random(ByteView bytes);
   // When tick() next has something to do (ms since the epoch), or nullopt.
   std::optional<double> next_deadline() const;
 
@@ -257,7 +356,19 @@ class Server {
   void on_doc(Turn& t, DocumentSession& s, const protocol::Message& m, ByteView frame);
   void on_auth(Turn& t, const protocol::Message& m);
   void on_presence(Turn& t, DocumentSession& s, const protocol::Message& m);
-  void on_rpc(Turn& t, const protocol::Message& m);
+  bool on_rpc(Turn& t, DocumentSession* s, const protocol::Message& m);
+  void start_call(Turn& t, DocumentSession* s, const protocol::Message& m, bool stream);
+  void send_rpc(Outputs& out, ClientHandle to, const std::string& document, bool encrypted, const std::string& method,
+                protocol::RpcRequestType type, const std::string& request_id, std::variant<protocol::RpcSuccess, protocol::RpcError> result);
+  const RpcMethodConfig* app_method(const std::string& name) const;
+  void run_milestones(Outputs& out, DocumentSession& s);
+  void decide_milestone(Outputs& out, DocumentSession& s, MilestoneJob& job);
+  void count_write(DocumentSession& s, bool& fired, std::optional<std::string>& name);
+  void automatic_milestone(Outputs& out, DocumentSession& s, std::optional<std::string> name);
+  bool busy(const DocumentSession& s) const;
+  void count_group(Outputs& out, StagedBatch& b, Group& g);
+  bool connected(ClientHandle c) const;
+  void expire_calls(Outputs& out);
   bool relay_fast(Outputs& out, ClientHandle handle, Client& client, const protocol::FrameView& v, ByteView frame);
   void stage_update(Outputs& out, DocumentSession& s, ClientHandle sender, ByteView frame, ByteView data, bool step2,
                     const Client& client);
@@ -311,6 +422,14 @@ class Server {
   std::uint64_t epoch_ = 1;
   std::uint64_t group_tag_ = 0;  // marks sessions already grouped by the batch being grouped
   std::uint32_t next_topic_ = 1;
+  // RPC calls the host is running, and milestone storage operations out.
+  struct PendingCall;
+  struct PendingOp;
+  std::map<CallId, PendingCall> calls_;
+  CallId next_call_ = 1;
+  std::map<std::uint32_t, PendingOp> ops_;
+  std::uint32_t next_op_ = 1;
+  std::unique_ptr<IdSource> ids_;
 };
 
 }  // namespace tp::server
