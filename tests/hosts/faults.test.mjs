@@ -166,7 +166,7 @@ for (const runtime of ["bun", "node"]) {
         assert.deepEqual((await s.health()).status, 200);
         await observer.close();
         await until(() => openServerSockets(s.port).length === 0, { what: "observer gone" });
-        await sleep(600); // the document unloads 200 ms after its last client left
+        await sleep(1500); // the document unloads 200 ms after its last client left, at the next tick (1 s)
         const closed = await s.stop();
         assert.deepEqual(closed, { connections: 0, documents: 0 }, "no connection or document left behind");
         await s.restart();
@@ -325,7 +325,7 @@ for (const runtime of ["bun", "node"]) {
         };
         const settle = async () => {
           await until(() => openServerSockets(s.port).length === 0, { timeout: 10_000, what: "every socket closed" });
-          await sleep(1500); // documents unload 200 ms after their last client; the runtime collects
+          await sleep(1500); // documents unload 200 ms after their last client, at the next tick (1 s)
         };
         await run(0, 100); // warm-up: every document loaded once, code paths compiled
         await settle();
@@ -502,7 +502,7 @@ for (const runtime of ["bun", "node"]) {
         coldWriter.send(cold);
         await waitDecoded(coldWriter, isAck(cold), "ack on another document");
         await coldWriter.close();
-        await sleep(600); // "cold" leaves memory (unload after 200 ms)
+        await sleep(1500); // "cold" leaves memory (200 ms after its last client, at the next tick)
         limit(0); // every write that extends a file fails with EFBIG, as on a full disk
         const refused = Array.from({ length: 5 }, (_, i) => updateFrame("full", `refused-${i}`));
         for (const f of refused) writer.send(f);
