@@ -157,7 +157,7 @@ let stopping = false;
 async function stop(signal) {
   if (stopping) return;
   stopping = true;
-  console.log(`${signal}: closing ${handlers.hub.connections.size} connection(s)`);
+  console.log(`${signal}: closing ${handlers.hub.connections.size} connection(s); ${server.documentCount} document(s) in memory`);
   await httpTransport.close();
   await handlers.shutdown(1001, "server shutting down");
   await server.close(); // commits what is pending

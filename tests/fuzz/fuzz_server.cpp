@@ -51,7 +51,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       srv.settle(out);
       check_outputs(out);
     } else {
-      check_outputs(srv.send(clients[who], ByteView(data + pos, len)));
+      check_outputs(srv.send(clients[who], Bytes(data + pos, data + pos + len)));
     }
     pos += len;
   }

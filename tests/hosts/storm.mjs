@@ -22,7 +22,7 @@ export const runtimes = {
 };
 const SECRET = "storm-secret";
 
-async function freePort() {
+export async function freePort() {
   const srv = createServer();
   await new Promise((r) => srv.listen(0, "127.0.0.1", r));
   const { port } = srv.address();
@@ -30,9 +30,10 @@ async function freePort() {
   return port;
 }
 
-async function token(userId) {
+/** A token for startServer's servers: `userId` may read and write every document of room "storm". */
+export async function token(userId, claims = {}) {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ userId, room: "storm", documentAccess: [{ pattern: "*", permissions: ["read", "write"] }] })
+  return new SignJWT({ userId, room: "storm", documentAccess: [{ pattern: "*", permissions: ["read", "write"] }], ...claims })
     .setProtectedHeader({ alg: "HS256" }).setIssuer("teleportal").setAudience("teleportal")
     .setIssuedAt(now).setExpirationTime(now + 3600).sign(new TextEncoder().encode(SECRET));
 }

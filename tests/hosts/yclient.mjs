@@ -77,6 +77,28 @@ export class YClient {
   }
 }
 
+/**
+ * The document as the server has it, read without writing anything: connects, sends sync-step-1
+ * with an empty state vector and applies the sync-step-2 it gets to a new Y.Doc.
+ */
+export async function readDocument(url, document, { timeout = 30_000 } = {}) {
+  const c = await connect(url);
+  c.send(encodeMessage({ type: "doc", document, encrypted: false, payload: { type: "sync-step-1", sv: Y.encodeStateVector(new Y.Doc()) } }));
+  const frame = await c.waitFor((f) => {
+    try {
+      const m = decodeMessage(f);
+      return m.type === "doc" && m.document === document && m.payload.type === "sync-step-2";
+    } catch {
+      return false;
+    }
+  }, { timeout, what: `the state of ${document}` });
+  const { structureUpdate } = decodeContentEncryptedPayload(decodeMessage(frame).payload.update.data);
+  const doc = new Y.Doc();
+  if (structureUpdate.length > 0) Y.applyUpdateV2(doc, structureUpdate); // empty: nothing stored
+  await c.close();
+  return doc;
+}
+
 export async function until(pred, { timeout = 5000, what = "condition" } = {}) {
   const end = Date.now() + timeout;
   while (Date.now() < end) {
