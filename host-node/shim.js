@@ -65,6 +65,7 @@ export function createNodeHandlers(hub, WebSocketServer, { maxPayload = 16 * 102
           context: auth.context,
           send,
           close: (code, reason) => ws.close(code, reason),
+          terminate: () => ws.terminate(),
           bufferedAmount: () => ws.bufferedAmount,
         });
       });

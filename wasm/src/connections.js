@@ -1,7 +1,10 @@
 // Runtime-neutral connection lifecycle shared by every host shim (Bun, Node ws, Workers).
 // A shim turns its runtime's events into calls on a Hub and gives it a "peer" per socket:
-//   { id, context, send(bytes) -> number, close(code, reason), bufferedAmount?() -> number }
-// where send returns bytes sent (> 0), -1 when queued under backpressure, 0 when dropped. The bytes
+//   { id, context, send(bytes) -> number, close(code, reason), bufferedAmount?() -> number,
+//     terminate?() }
+// where send returns bytes sent (> 0), -1 when queued under backpressure, 0 when dropped, and
+// terminate drops the socket without a closing handshake (a reader that stopped reading never
+// answers one; ws would hold its socket for 30 s waiting). The bytes
 // given to send (and publish) may be a view of wasm memory that is valid only during the call: a
 // peer that keeps them past the call (queues, corked sockets) copies them.
 // Frame validation, authentication and routing decisions are made by the C++ core.
@@ -448,6 +451,11 @@ export class Hub {
     if (sent === 0 || buffered > this.maxBuffered) {
       this.log("warn", "websocket_send_backpressure", { client_id: peer.id, buffered, dropped: sent === 0 });
       this._closePeer(peer, CloseCode.tryAgainLater, "backpressure");
+      try {
+        peer.terminate?.();
+      } catch {
+        // already gone
+      }
       this.close(peer.id);
       return false;
     }
