@@ -21,8 +21,14 @@ class BunPeer {
   close(code, reason) {
     this.ws.close(code, reason);
   }
+  terminate() {
+    this.ws.terminate();
+  }
   bufferedAmount() {
     return this.ws.getBufferedAmount?.() ?? 0;
+  }
+  get drains() {
+    return true; // Bun calls websocket.drain
   }
   // Several frames to one socket in one write (sends outside Bun's own callbacks, e.g. after a
   // commit, are not corked otherwise: one syscall per frame).
@@ -68,7 +74,7 @@ export function createBunHandlers(hub) {
       open: (ws) => hub.open(new BunPeer(ws, bunServer)),
       message: (ws, message) => hub.message(ws.data.id, message),
       close: (ws, code) => hub.close(ws.data.id, code),
-      drain: () => {},
+      drain: (ws) => hub.drain(ws.data.id),
     },
   };
 }

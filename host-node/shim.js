@@ -46,6 +46,7 @@ export function createNodeHandlers(hub, WebSocketServer, { maxPayload = 16 * 102
         ws.on("message", (data) => hub.message(id, data));
         ws.on("close", (code) => hub.close(id, code));
         ws.on("error", (err) => hub.error(id, err));
+        ws._socket?.on("drain", () => hub.drain(id));
         // Frames sent in one tick leave in one write: the socket is corked until the next tick.
         let corked = false;
         const send = (frame) => {
@@ -66,6 +67,7 @@ export function createNodeHandlers(hub, WebSocketServer, { maxPayload = 16 * 102
           send,
           close: (code, reason) => ws.close(code, reason),
           terminate: () => ws.terminate(),
+          drains: true,
           bufferedAmount: () => ws.bufferedAmount,
         });
       });

@@ -133,11 +133,17 @@ describe("cluster: three nodes (Bun, Node, Bun) on PostgreSQL and Redis", { time
     await b.synced;
     assert.equal(text(b), "written during the outage. ", "stored during the outage");
     // Both nodes subscribed again: writes cross in both directions.
-    await until(async () => {
-      b.doc.getMap("ping").set("from-b", Date.now());
-      a.doc.getMap("ping").set("from-a", Date.now());
-      await new Promise((r) => setTimeout(r, 100));
-      return a.doc.getMap("ping").has("from-b") && b.doc.getMap("ping").has("from-a");
-    }, { timeout: 10_000, what: "relays across nodes after Redis came back" });
+    try {
+      await until(async () => {
+        b.doc.getMap("ping").set("from-b", Date.now());
+        a.doc.getMap("ping").set("from-a", Date.now());
+        await new Promise((r) => setTimeout(r, 100));
+        return a.doc.getMap("ping").has("from-b") && b.doc.getMap("ping").has("from-a");
+      }, { timeout: 20_000, what: "relays across nodes after Redis came back" });
+    } catch (err) {
+      const logs = [n1, n2].map((n) => `${n.name}: ${n.output().split("\n").filter((l) => l.includes("cluster")).slice(-12).join("\n")}`);
+      err.message += ` (a has from-b: ${a.doc.getMap("ping").has("from-b")}, b has from-a: ${b.doc.getMap("ping").has("from-a")})\n${logs.join("\n")}`;
+      throw err;
+    }
   });
 });

@@ -135,9 +135,10 @@ export async function connectRedisCluster(options) {
       listeners.add(listener);
       return () => void listeners.delete(listener);
     },
-    /** Rejects when Redis does not answer (for health checks). */
+    /** Rejects when Redis does not answer, or the subscribing connection is not back yet (for health checks). */
     async ping() {
       await publisher.ping();
+      if (!subscriber.isReady) throw new Error("the Redis subscriber connection is not ready");
     },
     // Sends what is queued if Redis is there (at most closeTimeoutMs), else drops it.
     async close({ closeTimeoutMs = 2000 } = {}) {

@@ -1,10 +1,11 @@
 // Runtime-neutral connection lifecycle shared by every host shim (Bun, Node ws, Workers).
 // A shim turns its runtime's events into calls on a Hub and gives it a "peer" per socket:
 //   { id, context, send(bytes) -> number, close(code, reason), bufferedAmount?() -> number,
-//     terminate?() }
+//     terminate?(), drains? }
 // where send returns bytes sent (> 0), -1 when queued under backpressure, 0 when dropped, and
 // terminate drops the socket without a closing handshake (a reader that stopped reading never
-// answers one; ws would hold its socket for 30 s waiting). The bytes
+// answers one; ws would hold its socket for 30 s waiting). A peer with `drains: true` has its
+// runtime call Hub.drain(id) when the socket's queue drained. The bytes
 // given to send (and publish) may be a view of wasm memory that is valid only during the call: a
 // peer that keeps them past the call (queues, corked sockets) copies them.
 // Frame validation, authentication and routing decisions are made by the C++ core.
@@ -437,6 +438,14 @@ export class Hub {
   }
 
   _send(peer, frame) {
+    const held = peer.held;
+    if (held) {
+      // Behind a frame larger than the limit: kept, in order, until the runtime drains.
+      held.push(frame.slice());
+      held.bytes += frame.byteLength;
+      if (held.bytes <= this.maxBuffered) return true;
+      return this._backpressure(peer, peer.bufferedAmount?.() ?? 0, false);
+    }
     let sent;
     try {
       sent = peer.send(frame);
@@ -448,18 +457,38 @@ export class Hub {
     // 0 = dropped by the runtime: the client missed a frame and would silently diverge, so it is
     // disconnected to reconnect and resync. -1 = queued: tolerated up to maxBufferedBytes.
     const buffered = peer.bufferedAmount?.() ?? 0;
-    if (sent === 0 || buffered > this.maxBuffered) {
-      this.log("warn", "websocket_send_backpressure", { client_id: peer.id, buffered, dropped: sent === 0 });
-      this._closePeer(peer, CloseCode.tryAgainLater, "backpressure");
-      try {
-        peer.terminate?.();
-      } catch {
-        // already gone
-      }
-      this.close(peer.id);
-      return false;
+    if (sent !== 0 && buffered <= this.maxBuffered) return true;
+    // One large frame (over half the limit) on a queue that was within it, such as the first
+    // sync-step-2 of a document bigger than maxBufferedBytes: what follows waits for the runtime's
+    // drain event instead of piling on top, so a reader that keeps up can still open such a
+    // document. A reader that stalls is closed once what waits exceeds the limit as well.
+    if (sent !== 0 && peer.drains && frame.byteLength > this.maxBuffered / 2 && buffered - frame.byteLength <= this.maxBuffered) {
+      peer.held = Object.assign([], { bytes: 0 });
+      return true;
     }
-    return true;
+    return this._backpressure(peer, buffered, sent === 0);
+  }
+
+  /** The runtime says a socket's queue drained: frames held behind a large one go out. */
+  drain(id) {
+    const peer = this.connections.get(id)?._peer;
+    const held = peer?.held;
+    if (!held || (peer.bufferedAmount?.() ?? 0) > this.maxBuffered) return;
+    peer.held = undefined;
+    // A frame that starts holding again takes the rest behind it, in order.
+    for (const frame of held) if (!this._send(peer, frame)) return;
+  }
+
+  _backpressure(peer, buffered, dropped) {
+    this.log("warn", "websocket_send_backpressure", { client_id: peer.id, buffered, dropped });
+    this._closePeer(peer, CloseCode.tryAgainLater, "backpressure");
+    try {
+      peer.terminate?.();
+    } catch {
+      // already gone
+    }
+    this.close(peer.id);
+    return false;
   }
 
   _closePeer(peer, code, reason) {
