@@ -407,7 +407,7 @@ template <class E>
 struct LazyWriter {
   Ctx& cx;
   E& e;
-  std::uint64_t cur_client = 0, written = 0;
+  std::uint64_t cur_client = 0, written = 0, next_clock = 0;
   std::size_t frag_start = 0;
   struct Frag {
     std::uint64_t written;
@@ -416,14 +416,19 @@ struct LazyWriter {
   std::vector<Frag> frags;
 
   LazyWriter(Ctx& c, E& enc) : cx(c), e(enc) {}
+  // A block's structs have consecutive clocks, so a struct that does not start where the last one
+  // ended starts a new block. Only an input that lists a client twice gets here (yjs would merge
+  // the two lists and shift the second one's clocks; found by fuzz_yjs: a conversion of such an
+  // update then ran past 2^53-1).
   void write(const Struct& s, std::uint64_t off) {
-    if (written > 0 && cur_client != s.client) flush();
+    if (written > 0 && (cur_client != s.client || next_clock != s.clock + off)) flush();
     if (written == 0) {
       cur_client = s.client;
       e.write_client(s.client);
       e.rest.vu(s.clock + off);
     }
     write_struct(cx, e, s, off);
+    next_clock = s.end();
     ++written;
   }
   void flush() {
