@@ -27,8 +27,20 @@ async function writeResponse(socket, response) {
  * @param {import("../wasm/src/connections.js").Hub} hub
  * @param {typeof import("ws").WebSocketServer} WebSocketServer
  */
-export function createNodeHandlers(hub, WebSocketServer, { maxPayload = 16 * 1024 * 1024 } = {}) {
+export function createNodeHandlers(hub, WebSocketServer, { maxPayload = 16 * 1024 * 1024, pingIntervalMs = 60_000 } = {}) {
   const wss = new WebSocketServer({ noServer: true, maxPayload });
+  // Liveness, which Bun does natively (idleTimeout 120 s, sendPings): every interval each socket
+  // is pinged, and one that answered nothing since the last ping (no pong, no message) is dropped:
+  // a peer gone without FIN or RST would otherwise stay connected until TCP gives up.
+  const quiet = new WeakSet();
+  const heartbeat = pingIntervalMs > 0 ? setInterval(() => {
+    for (const ws of wss.clients) {
+      if (quiet.has(ws)) ws.terminate();
+      else (quiet.add(ws), ws.ping());
+    }
+  }, pingIntervalMs) : undefined;
+  heartbeat?.unref?.();
+  wss.on("close", () => clearInterval(heartbeat));
   const extraHeaders = new WeakMap(); // request -> headers for its 101 response
   wss.on("headers", (headers, req) => {
     for (const [k, v] of Object.entries(extraHeaders.get(req) ?? {})) headers.push(`${k}: ${v}`);
@@ -43,7 +55,8 @@ export function createNodeHandlers(hub, WebSocketServer, { maxPayload = 16 * 102
       extraHeaders.set(message, auth.headers);
       wss.handleUpgrade(message, socket, head, (ws) => {
         const id = hub.newId();
-        ws.on("message", (data) => hub.message(id, data));
+        ws.on("message", (data) => (quiet.delete(ws), hub.message(id, data)));
+        ws.on("pong", () => quiet.delete(ws));
         ws.on("close", (code) => hub.close(id, code));
         ws.on("error", (err) => hub.error(id, err));
         ws._socket?.on("drain", () => hub.drain(id));

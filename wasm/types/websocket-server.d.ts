@@ -43,6 +43,11 @@ export interface WebsocketHandlersOptions<Context = ConnectionContext> {
   acceptContext?: (context: Context, request: Request) => Response | undefined | void;
   /** Bytes a slow client may have queued before it is disconnected (1013). Default 16 MiB. */
   maxBufferedBytes?: number;
+  /**
+   * Node: every socket is pinged this often, and one that answered nothing since the last ping
+   * is dropped (default 60000; 0 turns it off). Bun does the same natively (idleTimeout 120 s).
+   */
+  pingIntervalMs?: number;
   logger?: (level: "debug" | "info" | "warn" | "error", event: string, fields: Record<string, unknown>) => void;
   /** The lowest level `logger` wants (default "debug"); above "info" no info events are made. */
   logLevel?: "debug" | "info" | "warn" | "error";
