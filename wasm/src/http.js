@@ -405,8 +405,7 @@ export function getHTTPHandlers(options) {
     });
   }
 
-  const handler = async function handleHTTP(request) {
-    const url = new URL(request.url);
+  async function route(request, url) {
     try {
       if (url.pathname === "/sse" && request.method === "GET") return await openStream(request, url);
       if (url.pathname === "/sse" && request.method === "POST") return await postStream(request, url);
@@ -415,8 +414,18 @@ export function getHTTPHandlers(options) {
       log("error", "http_request_failed", { method: request.method, path: url.pathname, error: errorText(err) });
       return json(500, { error: "Internal Server Error" });
     }
-    if (options.fetch) return options.fetch(request);
-    return new Response("Not Found", { status: 404 });
+    return null;
+  }
+
+  const handler = async function handleHTTP(request) {
+    const url = new URL(request.url);
+    const response = await route(request, url);
+    if (response === null) return options.fetch ? options.fetch(request) : new Response("Not Found", { status: 404 });
+    // A POST refused before its body was read (401, 403, a bad client id): the body is read and
+    // dropped, up to the body limit. Answered unread, the connection cannot be reused, and a
+    // client that sends its next request on it sees that request fail (workerd, undici).
+    if (request.body && !request.bodyUsed) await readBody(request, settings.maxBodyBytes).catch(() => {});
+    return response;
   };
   handler.hub = hub;
   handler.streams = streams;
