@@ -562,6 +562,40 @@ TEST_CASE("a restored connection rejoins its documents and receives relays witho
   CHECK_FALSE(got_raw(out, no_read, kUpdate));
 }
 
+TEST_CASE("callback mode: a restored connection is asked about at once and joins on the answer", "[server][lifecycle]") {
+  // After hibernation a listener may never send again: rejoin() asks the application instead of
+  // waiting for a frame, and a yes makes it a reader; a no leaves it out.
+  server::ServerConfig config;
+  config.permissions = server::PermissionMode::callback;
+  testing::ServerHost h(config);
+  auto writer = h.open("W", {{"userId", "w"}});
+  auto listener = h.open("L", {{"userId", "l"}});
+  auto outsider = h.open("N", {{"userId", "n"}});
+  h.then(h.srv.permission(writer, "doc", server::Access::read_write));
+  auto asked = h.srv.rejoin(listener, "doc");
+  REQUIRE(asked.size() == 1);
+  const auto* ask = std::get_if<server::PermissionOutput>(&asked[0]);
+  REQUIRE(ask);
+  CHECK(ask->client == listener);
+  CHECK(ask->document == "doc");
+  auto m = protocol::decode_message(ask->frame);
+  REQUIRE(m.ok());
+  CHECK(m.value().document == "doc");
+  CHECK(m.value().is<protocol::PresenceAnnounce>());
+  CHECK(h.srv.rejoin(listener, "doc").empty());  // asked once until answered
+  auto joined = h.then(h.srv.permission(listener, "doc", server::Access::read));
+  bool join = false;
+  for (const auto& o : joined) {
+    if (const auto* j = std::get_if<server::JoinOutput>(&o)) join |= j->client == listener && j->document == "doc";
+  }
+  CHECK(join);
+  REQUIRE(std::get_if<server::PermissionOutput>(&h.srv.rejoin(outsider, "doc")[0]));
+  h.then(h.srv.permission(outsider, "doc", server::Access::none));
+  auto out = h.send(writer, kUpdate);
+  CHECK(got_raw(out, listener, kUpdate));
+  CHECK_FALSE(got_raw(out, outsider, kUpdate));
+}
+
 namespace {
 
 // Two nodes sharing one store, their cluster publishes delivered to each other as pub/sub messages.

@@ -29,6 +29,7 @@ struct Server::Client {
   std::vector<std::string> sessions;                  // keys joined, in order
   std::vector<std::pair<std::string, Access>> access;  // decisions per document name (few)
   std::vector<Bytes> waiting;                         // callback mode: frames from waiting_head on
+  std::vector<std::string> rejoining;                 // callback mode: restored, asked, not yet answered
   std::size_t waiting_head = 0;
   std::size_t waiting_bytes = 0;
   std::uint32_t invalid_frames = 0;
@@ -1246,6 +1247,14 @@ Outputs Server::permission(ClientHandle handle, const std::string& document, Acc
   if (auto s = sessions_.find(session_key(c.room, document)); s != sessions_.end()) {
     set_reading(out, *s->second, handle, can(access, Access::read));
   }
+  // A restored connection asked about by rejoin(): readers join now.
+  if (auto r = std::find(c.rejoining.begin(), c.rejoining.end(), document); r != c.rejoining.end()) {
+    c.rejoining.erase(r);
+    if (can(access, Access::read)) {
+      Turn t{handle, c, out};
+      rejoin_session(t, document);
+    }
+  }
   c.awaiting = false;
   resume_client(out, handle);
   count(out);
@@ -1477,15 +1486,33 @@ Outputs Server::rejoin(ClientHandle handle, const std::string& document) {
     } else if (config_.permissions == PermissionMode::token) {
       a = decide_token_access(t.client, document);
       t.client.decide(document, a);
-    }  // callback mode without a decision: the next message of the client asks
+    } else {
+      // Callback mode without a decision: the application is asked now (a listener may never
+      // send again), with the presence announcement a rejoin stands for as the message; the
+      // answer joins it. Frames of the client do not wait for this answer.
+      auto& r = t.client.rejoining;
+      if (std::find(r.begin(), r.end(), document) == r.end()) {
+        r.push_back(document);
+        Message m;
+        m.document = document;
+        m.payload = protocol::PresenceAnnounce{};
+        out.push_back(PermissionOutput{handle, document, protocol::encode_message(m)});
+      }
+      count(out);
+      return out;
+    }
     if (!can(a, Access::read)) return out;
   }
+  rejoin_session(t, document);
+  count(out);
+  return out;
+}
+
+void Server::rejoin_session(Turn& t, const std::string& document) {
   Message m;  // non-authoritative: the document's encryption mode stays open
   m.document = document;
   m.payload = protocol::PresenceAnnounce{};
   if (DocumentSession* s = session_for(t, m)) join(t, *s, m);
-  count(out);
-  return out;
 }
 
 // Cluster presence: this node's roster goes out as heartbeats; nodes that fell silent leave.

@@ -285,7 +285,8 @@ class Server {
 
   // Makes a restored connection (a socket woken after hibernation) a member of `document` again,
   // as a JoinOutput once said, so that it keeps receiving relays without sending anything first.
-  // The permission is decided again (a client without read access is not re-joined).
+  // The permission is decided again (a client without read access is not re-joined); in
+  // callback mode that is a PermissionOutput, and the answer (permission()) joins it.
   Outputs rejoin(ClientHandle client, const std::string& document);
 
   // Cluster mode: a pub/sub message from the document channel of `key` (another node's relay,
@@ -384,6 +385,7 @@ class Server {
   void relay(Outputs& out, DocumentSession& s, ClientHandle except, ByteView frame, bool cluster = true);
   void publish(Outputs& out, const std::string& key, ClientHandle except, ByteView frame, bool local, bool cluster);
   void set_reading(Outputs& out, DocumentSession& s, ClientHandle c, bool reading);
+  void rejoin_session(Turn& t, const std::string& document);
   std::uint32_t topic_of(const std::string& key) const;
   void on_remote_presence(Outputs& out, DocumentSession& s, const std::string& node, const protocol::Message& m);
   void presence_tick(Outputs& out);
