@@ -30,7 +30,7 @@ async function writeResponse(socket, response) {
 export function createNodeHandlers(hub, WebSocketServer, { maxPayload = 16 * 1024 * 1024, pingIntervalMs = 60_000 } = {}) {
   const wss = new WebSocketServer({ noServer: true, maxPayload });
   // Liveness, which Bun does natively (idleTimeout 120 s, sendPings): every interval each socket
-  // is pinged, and one that answered nothing since the last ping (no pong, no message) is dropped:
+  // is pinged, and one that sent no pong since the last ping is dropped (nothing per frame):
   // a peer gone without FIN or RST would otherwise stay connected until TCP gives up.
   const quiet = new WeakSet();
   const heartbeat = pingIntervalMs > 0 ? setInterval(() => {
@@ -55,7 +55,7 @@ export function createNodeHandlers(hub, WebSocketServer, { maxPayload = 16 * 102
       extraHeaders.set(message, auth.headers);
       wss.handleUpgrade(message, socket, head, (ws) => {
         const id = hub.newId();
-        ws.on("message", (data) => (quiet.delete(ws), hub.message(id, data)));
+        ws.on("message", (data) => hub.message(id, data));
         ws.on("pong", () => quiet.delete(ws));
         ws.on("close", (code) => hub.close(id, code));
         ws.on("error", (err) => hub.error(id, err));

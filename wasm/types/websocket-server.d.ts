@@ -44,7 +44,7 @@ export interface WebsocketHandlersOptions<Context = ConnectionContext> {
   /** Bytes a slow client may have queued before it is disconnected (1013). Default 16 MiB. */
   maxBufferedBytes?: number;
   /**
-   * Node: every socket is pinged this often, and one that answered nothing since the last ping
+   * Node: every socket is pinged this often, and one that sent no pong since the last ping
    * is dropped (default 60000; 0 turns it off). Bun does the same natively (idleTimeout 120 s).
    */
   pingIntervalMs?: number;

@@ -1493,10 +1493,7 @@ Outputs Server::rejoin(ClientHandle handle, const std::string& document) {
       auto& r = t.client.rejoining;
       if (std::find(r.begin(), r.end(), document) == r.end()) {
         r.push_back(document);
-        Message m;
-        m.document = document;
-        m.payload = protocol::PresenceAnnounce{};
-        out.push_back(PermissionOutput{handle, document, protocol::encode_message(m)});
+        out.push_back(PermissionOutput{handle, document, protocol::encode_message(rejoin_message(document))});
       }
       count(out);
       return out;
@@ -1508,10 +1505,17 @@ Outputs Server::rejoin(ClientHandle handle, const std::string& document) {
   return out;
 }
 
-void Server::rejoin_session(Turn& t, const std::string& document) {
-  Message m;  // non-authoritative: the document's encryption mode stays open
+// What a rejoin stands for: a presence announcement (non-authoritative: the document's
+// encryption mode stays open).
+Message Server::rejoin_message(const std::string& document) {
+  Message m;
   m.document = document;
   m.payload = protocol::PresenceAnnounce{};
+  return m;
+}
+
+void Server::rejoin_session(Turn& t, const std::string& document) {
+  Message m = rejoin_message(document);
   if (DocumentSession* s = session_for(t, m)) join(t, *s, m);
 }
 

@@ -386,6 +386,7 @@ class Server {
   void publish(Outputs& out, const std::string& key, ClientHandle except, ByteView frame, bool local, bool cluster);
   void set_reading(Outputs& out, DocumentSession& s, ClientHandle c, bool reading);
   void rejoin_session(Turn& t, const std::string& document);
+  static protocol::Message rejoin_message(const std::string& document);
   std::uint32_t topic_of(const std::string& key) const;
   void on_remote_presence(Outputs& out, DocumentSession& s, const std::string& node, const protocol::Message& m);
   void presence_tick(Outputs& out);
